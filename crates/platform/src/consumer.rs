@@ -1,0 +1,297 @@
+//! JetStream consumers with one shape: a durable pull consumer per purpose, messages
+//! handled one at a time, each handler answering with an explicit [`Outcome`] that maps
+//! to the acknowledgement:
+//!
+//! | outcome | acknowledgement |
+//! | --- | --- |
+//! | `Done`, `Duplicate` | ack (after the effect is committed) |
+//! | `Retry` | nak with a delay; after `OMBUDS_MAX_DELIVER` deliveries, dead letter |
+//! | `Poison` | dead letter at once, then term |
+//!
+//! Dead letters go to `dlq.<service>.<reason>` (stream `DLQ`) as a
+//! [`ombuds_proto::v1::DeadLetter`] holding the original message and the error. The loop
+//! stops between messages when shutdown is signalled, so in-flight work finishes.
+
+use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
+
+use async_nats::jetstream::{self, consumer::pull, AckKind};
+use bytes::Bytes;
+use futures::StreamExt;
+use ombuds_proto::v1;
+use prost::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::{Metrics, ReasonLabels};
+
+/// What became of a message.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The effect is committed.
+    Done,
+    /// The event had been handled before; nothing was done again.
+    Duplicate,
+    /// A transient failure: deliver again after `delay`.
+    Retry { delay: Duration, error: String },
+    /// The message can never be processed: dead-letter it with `reason`
+    /// (a subject token: lowercase letters, digits and `_`).
+    Poison { reason: &'static str, error: String },
+}
+
+impl Outcome {
+    pub fn poison(reason: &'static str, error: impl ToString) -> Self {
+        Self::Poison {
+            reason,
+            error: error.to_string(),
+        }
+    }
+
+    pub fn retry(error: impl ToString) -> Self {
+        Self::Retry {
+            delay: Duration::from_secs(1),
+            error: error.to_string(),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for Outcome {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::retry(format!("store: {e}"))
+    }
+}
+
+/// One delivered message, detached from the client.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub subject: String,
+    pub payload: Bytes,
+    pub headers: HashMap<String, String>,
+    pub stream: String,
+    pub stream_sequence: u64,
+    /// 1 on first delivery.
+    pub delivered: i64,
+}
+
+impl Delivery {
+    /// Decodes the payload, or answers the `Poison` outcome that names the problem.
+    pub fn decode<E: Message + Default>(&self) -> Result<E, Outcome> {
+        E::decode(self.payload.clone()).map_err(|e| {
+            Outcome::poison(
+                "decode",
+                format!(
+                    "payload on {} is not a valid {}: {e}",
+                    self.subject,
+                    std::any::type_name::<E>().rsplit("::").next().unwrap_or("message")
+                ),
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// Which messages a consumer reads.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    pub stream: &'static str,
+    /// Durable name, shared by replicas of the service.
+    pub durable: String,
+    pub filter_subject: String,
+}
+
+impl ConsumerSpec {
+    pub fn new(stream: &'static str, durable: impl Into<String>, filter: impl Into<String>) -> Self {
+        Self {
+            stream,
+            durable: durable.into(),
+            filter_subject: filter.into(),
+        }
+    }
+}
+
+/// Everything a consumer loop needs besides its handler.
+#[derive(Clone)]
+pub struct ConsumerContext {
+    pub js: jetstream::Context,
+    pub service: String,
+    pub max_deliver: i64,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: CancellationToken,
+}
+
+/// Runs a consumer until shutdown. Connection trouble is retried with back-off.
+pub async fn run<H, Fut>(ctx: ConsumerContext, spec: ConsumerSpec, handler: H)
+where
+    H: Fn(Delivery) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send,
+{
+    let mut backoff = Duration::from_millis(200);
+    while !ctx.shutdown.is_cancelled() {
+        match run_once(&ctx, &spec, &handler).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(consumer = %spec.durable, error = %e, "consumer interrupted; restarting");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = ctx.shutdown.cancelled() => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    tracing::debug!(consumer = %spec.durable, "consumer stopped");
+}
+
+async fn run_once<H, Fut>(ctx: &ConsumerContext, spec: &ConsumerSpec, handler: &H) -> anyhow::Result<()>
+where
+    H: Fn(Delivery) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    let stream = ctx.js.get_stream(spec.stream).await?;
+    let consumer: jetstream::consumer::Consumer<pull::Config> = stream
+        .get_or_create_consumer(
+            &spec.durable,
+            pull::Config {
+                durable_name: Some(spec.durable.clone()),
+                filter_subject: spec.filter_subject.clone(),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                max_ack_pending: 1000,
+                ..Default::default()
+            },
+        )
+        .await?;
+    let mut messages = consumer.messages().await?;
+    loop {
+        let next = tokio::select! {
+            _ = ctx.shutdown.cancelled() => return Ok(()),
+            m = messages.next() => m,
+        };
+        let msg = match next {
+            None => anyhow::bail!("message stream ended"),
+            Some(Err(e)) => {
+                tracing::debug!(consumer = %spec.durable, error = %e, "message stream error");
+                continue;
+            }
+            Some(Ok(m)) => m,
+        };
+        let delivery = match detach(&msg) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "message without JetStream metadata; terminating it");
+                let _ = msg.ack_with(AckKind::Term).await;
+                continue;
+            }
+        };
+        let outcome = handler(delivery.clone()).await;
+        settle(ctx, spec, &msg, &delivery, outcome).await;
+    }
+}
+
+fn detach(msg: &jetstream::Message) -> anyhow::Result<Delivery> {
+    let info = msg.info().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut headers = HashMap::new();
+    if let Some(h) = &msg.headers {
+        for (name, values) in h.iter() {
+            if let Some(v) = values.first() {
+                headers.insert(name.to_string(), v.to_string());
+            }
+        }
+    }
+    Ok(Delivery {
+        subject: msg.subject.to_string(),
+        payload: msg.payload.clone(),
+        headers,
+        stream: info.stream.to_owned(),
+        stream_sequence: info.stream_sequence,
+        delivered: info.delivered,
+    })
+}
+
+async fn settle(
+    ctx: &ConsumerContext,
+    spec: &ConsumerSpec,
+    msg: &jetstream::Message,
+    d: &Delivery,
+    outcome: Outcome,
+) {
+    let consumer = spec.durable.as_str();
+    let result = match outcome {
+        Outcome::Done => {
+            ctx.metrics.handled(consumer, "done");
+            msg.ack().await
+        }
+        Outcome::Duplicate => {
+            ctx.metrics.handled(consumer, "duplicate");
+            msg.ack().await
+        }
+        Outcome::Retry { delay, error } if d.delivered < ctx.max_deliver => {
+            tracing::warn!(consumer, subject = %d.subject, delivered = d.delivered, %error, "will retry");
+            ctx.metrics.handled(consumer, "retry");
+            msg.ack_with(AckKind::Nak(Some(delay))).await
+        }
+        Outcome::Retry { error, .. } => {
+            let error = format!("gave up after {} deliveries: {error}", d.delivered);
+            dead_letter(ctx, consumer, msg, d, "retries_exhausted", &error).await
+        }
+        Outcome::Poison { reason, error } => dead_letter(ctx, consumer, msg, d, reason, &error).await,
+    };
+    if let Err(e) = result {
+        tracing::warn!(consumer, error = %e, "acknowledgement failed; the message will be redelivered");
+    }
+}
+
+async fn dead_letter(
+    ctx: &ConsumerContext,
+    consumer: &str,
+    msg: &jetstream::Message,
+    d: &Delivery,
+    reason: &str,
+    error: &str,
+) -> Result<(), async_nats::Error> {
+    let subject = format!("dlq.{}.{reason}", ctx.service);
+    tracing::error!(consumer, from = %d.subject, to = %subject, %error, "dead-lettering message");
+    let letter = v1::DeadLetter {
+        service: ctx.service.clone(),
+        reason: reason.to_owned(),
+        error: error.to_owned(),
+        subject: d.subject.clone(),
+        stream: d.stream.clone(),
+        stream_sequence: d.stream_sequence,
+        deliveries: d.delivered.max(0) as u64,
+        headers: d.headers.clone(),
+        payload: d.payload.to_vec(),
+        failed_at: Some(crate::time::to_timestamp(crate::time::now_ms())),
+    };
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        crate::events::HDR_MSG_ID,
+        format!("dlq:{}:{}:{}", d.stream, consumer, d.stream_sequence).as_str(),
+    );
+    headers.insert(crate::events::HDR_TYPE, "ombuds.v1.DeadLetter");
+    let published = async {
+        ctx.js
+            .publish_with_headers(subject.clone(), headers, letter.encode_to_vec().into())
+            .await?
+            .await?;
+        Ok::<_, async_nats::Error>(())
+    }
+    .await;
+    match published {
+        Ok(()) => {
+            ctx.metrics.handled(consumer, "dead_letter");
+            ctx.metrics
+                .dead_letters
+                .get_or_create(&ReasonLabels {
+                    reason: reason.to_owned(),
+                })
+                .inc();
+            msg.ack_with(AckKind::Term).await
+        }
+        Err(e) => {
+            tracing::error!(consumer, error = %e, "cannot publish the dead letter; the message will be redelivered");
+            msg.ack_with(AckKind::Nak(Some(Duration::from_secs(5)))).await
+        }
+    }
+}
