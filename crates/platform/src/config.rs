@@ -136,10 +136,12 @@ fn read_file(path: &Path, service: &str) -> Result<HashMap<String, String>, Conf
         path: path.to_owned(),
         source,
     })?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
     let mut out = HashMap::new();
     let mut section = HashMap::new();
     for (key, value) in table {
@@ -176,7 +178,9 @@ fn scalar(v: &toml::Value) -> Option<String> {
 /// Parses `250ms`, `5s`, `10m`, `72h`, `3d`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: f64 = num
         .parse()

@@ -80,7 +80,10 @@ impl Delivery {
                 format!(
                     "payload on {} is not a valid {}: {e}",
                     self.subject,
-                    std::any::type_name::<E>().rsplit("::").next().unwrap_or("message")
+                    std::any::type_name::<E>()
+                        .rsplit("::")
+                        .next()
+                        .unwrap_or("message")
                 ),
             )
         })
@@ -101,7 +104,11 @@ pub struct ConsumerSpec {
 }
 
 impl ConsumerSpec {
-    pub fn new(stream: &'static str, durable: impl Into<String>, filter: impl Into<String>) -> Self {
+    pub fn new(
+        stream: &'static str,
+        durable: impl Into<String>,
+        filter: impl Into<String>,
+    ) -> Self {
         Self {
             stream,
             durable: durable.into(),
@@ -143,7 +150,11 @@ where
     tracing::debug!(consumer = %spec.durable, "consumer stopped");
 }
 
-async fn run_once<H, Fut>(ctx: &ConsumerContext, spec: &ConsumerSpec, handler: &H) -> anyhow::Result<()>
+async fn run_once<H, Fut>(
+    ctx: &ConsumerContext,
+    spec: &ConsumerSpec,
+    handler: &H,
+) -> anyhow::Result<()>
 where
     H: Fn(Delivery) -> Fut,
     Fut: Future<Output = Outcome>,
@@ -235,7 +246,9 @@ async fn settle(
             let error = format!("gave up after {} deliveries: {error}", d.delivered);
             dead_letter(ctx, consumer, msg, d, "retries_exhausted", &error).await
         }
-        Outcome::Poison { reason, error } => dead_letter(ctx, consumer, msg, d, reason, &error).await,
+        Outcome::Poison { reason, error } => {
+            dead_letter(ctx, consumer, msg, d, reason, &error).await
+        }
     };
     if let Err(e) = result {
         tracing::warn!(consumer, error = %e, "acknowledgement failed; the message will be redelivered");
@@ -291,7 +304,8 @@ async fn dead_letter(
         }
         Err(e) => {
             tracing::error!(consumer, error = %e, "cannot publish the dead letter; the message will be redelivered");
-            msg.ack_with(AckKind::Nak(Some(Duration::from_secs(5)))).await
+            msg.ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
+                .await
         }
     }
 }

@@ -86,7 +86,10 @@ pub fn meta(
 
 /// `traceparent` for a complaint: the trace id is the complaint's UUID, the span id is fresh.
 pub fn traceparent(complaint_id: &str) -> Option<String> {
-    let trace = uuid::Uuid::parse_str(complaint_id).ok()?.simple().to_string();
+    let trace = uuid::Uuid::parse_str(complaint_id)
+        .ok()?
+        .simple()
+        .to_string();
     let span = uuid::Uuid::now_v7().simple().to_string();
     Some(format!("00-{trace}-{}-01", &span[16..]))
 }
@@ -137,6 +140,9 @@ mod tests {
             <v1::ComplaintReceived as Event>::TYPE,
             "ombuds.v1.ComplaintReceived"
         );
-        assert_eq!(<v1::ComplaintAssigned as Event>::SUBJECT, "routing.assigned");
+        assert_eq!(
+            <v1::ComplaintAssigned as Event>::SUBJECT,
+            "routing.assigned"
+        );
     }
 }

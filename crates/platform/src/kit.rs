@@ -47,17 +47,28 @@ impl Kit {
         settings: CommonSettings,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let http_listener = TcpListener::bind(settings.http_addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on OMBUDS_HTTP_ADDR={}: {e}", settings.http_addr))?;
-        let grpc_listener = TcpListener::bind(settings.grpc_addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on OMBUDS_GRPC_ADDR={}: {e}", settings.grpc_addr))?;
+        let http_listener = TcpListener::bind(settings.http_addr).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on OMBUDS_HTTP_ADDR={}: {e}",
+                settings.http_addr
+            )
+        })?;
+        let grpc_listener = TcpListener::bind(settings.grpc_addr).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on OMBUDS_GRPC_ADDR={}: {e}",
+                settings.grpc_addr
+            )
+        })?;
         let http_addr = http_listener.local_addr()?;
         let grpc_addr = grpc_listener.local_addr()?;
 
         let db = connect_store::<M>(&settings.database_url, &shutdown).await?;
-        let nats = crate::nats::connect(&settings.nats_url, &format!("ombuds-{}", settings.service), &shutdown).await?;
+        let nats = crate::nats::connect(
+            &settings.nats_url,
+            &format!("ombuds-{}", settings.service),
+            &shutdown,
+        )
+        .await?;
         let js = jetstream::new(nats.clone());
         let mut delay = Duration::from_millis(200);
         loop {
@@ -175,7 +186,9 @@ impl Kit {
             let (shutdown, fatal) = (shutdown.clone(), fatal.clone());
             workers.spawn(async move {
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                if let Err(e) = crate::grpc::serve(grpc_listener, grpc, &names, shutdown.clone()).await {
+                if let Err(e) =
+                    crate::grpc::serve(grpc_listener, grpc, &names, shutdown.clone()).await
+                {
                     tracing::error!(error = %e, "gRPC server failed");
                     fatal.cancel();
                     shutdown.cancel();
@@ -193,7 +206,10 @@ impl Kit {
         shutdown.cancelled().await;
         let grace = settings.shutdown_grace;
         if tokio::time::timeout(grace, workers.wait()).await.is_err() {
-            tracing::warn!(?grace, "in-flight work did not finish within the shutdown grace period");
+            tracing::warn!(
+                ?grace,
+                "in-flight work did not finish within the shutdown grace period"
+            );
         }
         relay_stop.cancel();
         let _ = tokio::time::timeout(grace, relay.wait()).await;
@@ -239,5 +255,8 @@ async fn connect_store<M: MigratorTrait>(
 }
 
 fn is_connection_error(e: &sea_orm::DbErr) -> bool {
-    matches!(e, sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_))
+    matches!(
+        e,
+        sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_)
+    )
 }

@@ -82,7 +82,12 @@ pub mod migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(Outbox::EventId).string().not_null().unique_key())
+                    .col(
+                        ColumnDef::new(Outbox::EventId)
+                            .string()
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(Outbox::Subject).string().not_null())
                     .col(ColumnDef::new(Outbox::MsgType).string().not_null())
                     .col(ColumnDef::new(Outbox::ComplaintId).string().not_null())

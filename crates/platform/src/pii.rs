@@ -134,7 +134,13 @@ fn phone_at(chars: &[char], i: usize) -> Option<usize> {
         if c.is_ascii_digit() {
             digits += 1;
             last_digit_end = j + 1;
-        } else if !(c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || (c == '+' && j == i)) {
+        } else if !(c == ' '
+            || c == '-'
+            || c == '.'
+            || c == '('
+            || c == ')'
+            || (c == '+' && j == i))
+        {
             break;
         }
         j += 1;
@@ -158,7 +164,8 @@ mod tests {
 
     #[test]
     fn redaction_hides_phones_and_emails_in_text() {
-        let text = "请回电 13812345678 或 138-1234-5678，邮件 zhang.san@example.com. Order 123456 ok";
+        let text =
+            "请回电 13812345678 或 138-1234-5678，邮件 zhang.san@example.com. Order 123456 ok";
         let r = redact_text(text);
         assert!(!r.contains("13812345678"), "{r}");
         assert!(!r.contains("1234-5678"), "{r}");

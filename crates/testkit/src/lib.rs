@@ -79,7 +79,11 @@ impl NatsServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start on port {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not start on port {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -264,7 +268,10 @@ impl ServiceProcess {
             .expect("service log");
         let child = Command::new(bin_path(binary))
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("RUST_LOG", std::env::var("TEST_RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
             .spawn()
@@ -303,7 +310,9 @@ impl ServiceProcess {
         loop {
             match child.try_wait() {
                 Ok(Some(status)) => return status.success(),
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -326,7 +335,12 @@ impl Drop for ServiceProcess {
     fn drop(&mut self) {
         self.stop(Duration::from_secs(10));
         if std::thread::panicking() || std::env::var("TEST_LOG").is_ok() {
-            eprintln!("----- {} log ({}) -----\n{}", self.name, self.log_path.display(), self.log());
+            eprintln!(
+                "----- {} log ({}) -----\n{}",
+                self.name,
+                self.log_path.display(),
+                self.log()
+            );
         }
     }
 }
@@ -345,7 +359,10 @@ mod tests {
             replace_db_name("postgres://u:p@h/test?sslmode=disable", "x"),
             "postgres://u:p@h/x?sslmode=disable"
         );
-        assert_eq!(replace_db_name("postgres://h:5432", "x"), "postgres://h:5432/x");
+        assert_eq!(
+            replace_db_name("postgres://h:5432", "x"),
+            "postgres://h:5432/x"
+        );
     }
 
     #[test]

@@ -1,0 +1,183 @@
+//! intake: the system of record for complaints.
+//!
+//! A contact arrives three ways — `POST /v1/contacts/{channel}` ([`http`]), gRPC
+//! `ComplaintService.Submit` ([`grpc`]) and a JetStream message on `intake.<channel>`
+//! ([`consumers`]) — and each is parsed into a [`contact::NewContact`] and recorded by
+//! [`store::record`]: one complaint per (channel, external id), a human ticket number,
+//! and `complaint.received` through the outbox. Intake then learns the department from
+//! `routing.assigned` and the deadlines from `sla.*`, so `Get` shows them.
+
+pub mod consumers;
+pub mod contact;
+pub mod entity;
+pub mod grpc;
+pub mod http;
+pub mod migration;
+pub mod store;
+
+use std::sync::Arc;
+
+use chrono::FixedOffset;
+use ombuds_platform::{
+    config::{CommonSettings, Config, ConfigError},
+    outbox::OutboxSignal,
+    shutdown::CancellationToken,
+    Kit,
+};
+use prometheus_client::metrics::{
+    counter::Counter,
+    family::Family,
+    histogram::{exponential_buckets, Histogram},
+};
+use sea_orm::{DatabaseConnection, DbErr};
+
+use crate::{
+    contact::NewContact,
+    store::{Recorded, TicketFormat},
+};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub common: CommonSettings,
+    /// `OMBUDS_TICKET_PREFIX` (default `TS`).
+    pub ticket_prefix: String,
+    /// `OMBUDS_TICKET_UTC_OFFSET` (default `+00:00`): the date in a ticket number is
+    /// the local date at this offset, e.g. `+08:00` for China.
+    pub ticket_offset: FixedOffset,
+}
+
+impl Settings {
+    pub fn from_config(cfg: &Config) -> Result<Self, ConfigError> {
+        let prefix = cfg.string("OMBUDS_TICKET_PREFIX", "TS");
+        if prefix.is_empty()
+            || prefix.len() > 8
+            || !prefix.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            return Err(ConfigError::Invalid {
+                key: "OMBUDS_TICKET_PREFIX".into(),
+                value: prefix,
+                message: "1 to 8 letters or digits".into(),
+            });
+        }
+        let offset_text = cfg.string("OMBUDS_TICKET_UTC_OFFSET", "+00:00");
+        let ticket_offset = parse_offset(&offset_text).ok_or(ConfigError::Invalid {
+            key: "OMBUDS_TICKET_UTC_OFFSET".into(),
+            value: offset_text,
+            message: "expected an offset like +08:00 or -05:00".into(),
+        })?;
+        Ok(Self {
+            common: CommonSettings::from_config(cfg, 8081, 50051)?,
+            ticket_prefix: prefix,
+            ticket_offset,
+        })
+    }
+}
+
+fn parse_offset(s: &str) -> Option<FixedOffset> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("utc") {
+        return FixedOffset::east_opt(0);
+    }
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let secs = h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60;
+    FixedOffset::east_opt(sign * secs)
+}
+
+/// Intake's metrics.
+pub struct IntakeMetrics {
+    /// `ombuds_intake_entry_lag_seconds`: channel receipt to recording.
+    pub entry_lag: Histogram,
+    /// `ombuds_intake_contacts_total{channel}` (new complaints only).
+    pub contacts: Family<Vec<(String, String)>, Counter>,
+}
+
+/// What the HTTP, gRPC and JetStream entry points share.
+pub struct State {
+    pub db: DatabaseConnection,
+    pub outbox: OutboxSignal,
+    pub tickets: TicketFormat,
+    pub metrics: IntakeMetrics,
+}
+
+impl State {
+    /// Records a contact and wakes the outbox relay.
+    pub async fn record(&self, contact: &NewContact) -> Result<Recorded, DbErr> {
+        let r = store::record(&self.db, &self.tickets, contact).await?;
+        if r.created {
+            self.outbox.wake();
+            self.metrics
+                .entry_lag
+                .observe(r.entry_lag_ms.max(0) as f64 / 1000.0);
+            self.metrics
+                .contacts
+                .get_or_create(&vec![("channel".to_owned(), contact.channel.clone())])
+                .inc();
+            tracing::info!(ticket = %r.ticket_no, complaint_id = %r.complaint_id, channel = %contact.channel, entry_lag_ms = r.entry_lag_ms, "complaint recorded");
+        }
+        Ok(r)
+    }
+}
+
+/// Runs intake until `shutdown`.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let kit = Kit::start::<migration::Migrator>(settings.common, shutdown).await?;
+    let metrics = IntakeMetrics {
+        entry_lag: Histogram::new(exponential_buckets(0.001, 2.0, 20)),
+        contacts: Family::default(),
+    };
+    kit.metrics.register(
+        "intake_entry_lag_seconds",
+        "Time from the channel receiving a contact to intake recording it",
+        metrics.entry_lag.clone(),
+    );
+    kit.metrics.register(
+        "intake_contacts",
+        "Contacts recorded as new complaints, by channel",
+        metrics.contacts.clone(),
+    );
+    let state = Arc::new(State {
+        db: kit.db.clone(),
+        outbox: kit.outbox.clone(),
+        tickets: TicketFormat {
+            prefix: settings.ticket_prefix,
+            offset: settings.ticket_offset,
+        },
+        metrics,
+    });
+    consumers::start(&kit, state.clone());
+    let routes = tonic::service::Routes::new(
+        ombuds_proto::v1::complaint_service_server::ComplaintServiceServer::new(grpc::Api {
+            state: state.clone(),
+        }),
+    );
+    kit.run(http::router(state), routes, &["ombuds.v1.ComplaintService"])
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_parse() {
+        assert_eq!(parse_offset("+08:00"), FixedOffset::east_opt(8 * 3600));
+        assert_eq!(
+            parse_offset("-05:30"),
+            FixedOffset::east_opt(-(5 * 3600 + 1800))
+        );
+        assert_eq!(parse_offset("UTC"), FixedOffset::east_opt(0));
+        assert_eq!(parse_offset("8"), None);
+    }
+
+    #[test]
+    fn bad_prefix_is_refused() {
+        let cfg = Config::from_pairs("intake", [("OMBUDS_TICKET_PREFIX", "T-S")]);
+        let err = Settings::from_config(&cfg).expect_err("invalid");
+        assert!(err.to_string().contains("OMBUDS_TICKET_PREFIX"));
+    }
+}

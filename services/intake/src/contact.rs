@@ -1,0 +1,379 @@
+//! Parse, don't validate: a contact from any entry point (HTTP JSON, gRPC, a JetStream
+//! message on `intake.<channel>`) becomes a [`NewContact`] or a [`FieldError`] that
+//! names the field and the problem. Nothing invalid reaches the store.
+
+use ombuds_platform::{events::CHANNELS, time};
+use ombuds_proto::v1;
+use serde::Deserialize;
+
+/// The longest body accepted, in characters.
+pub const MAX_BODY_CHARS: usize = 20_000;
+const MAX_SHORT: usize = 500;
+
+/// A rejected input: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+pub const KINDS: &[&str] = &["complaint", "inquiry", "suggestion", "praise"];
+
+/// A validated contact, ready to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewContact {
+    pub channel: String,
+    pub external_id: String,
+    /// ms since the epoch; `None` means "now".
+    pub received_at: Option<i64>,
+    pub customer: Customer,
+    pub subject: String,
+    pub body: String,
+    pub kind: String,
+    pub category: String,
+    pub reference: String,
+}
+
+/// A customer's details, normalised: phone digits only (with `+` when international),
+/// e-mail lower-cased.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Customer {
+    pub name: String,
+    pub phone: String,
+    pub email: String,
+    pub account_id: String,
+}
+
+/// The JSON body of `POST /v1/contacts/{channel}` (DESIGN.md, "The public HTTP contract
+/// of intake"), also accepted as a JSON message on `intake.<channel>`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ContactJson {
+    pub external_id: Option<String>,
+    pub received_at: Option<String>,
+    pub customer: Option<CustomerJson>,
+    pub subject: Option<String>,
+    pub body: Option<String>,
+    pub kind: Option<String>,
+    pub category: Option<String>,
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CustomerJson {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub account_id: Option<String>,
+}
+
+/// Checks a channel name.
+pub fn parse_channel(channel: &str) -> Result<String, FieldError> {
+    let c = channel.trim().to_ascii_lowercase();
+    if CHANNELS.contains(&c.as_str()) {
+        Ok(c)
+    } else {
+        Err(FieldError::new(
+            "channel",
+            format!(
+                "unknown channel {channel:?}; expected one of {}",
+                CHANNELS.join(", ")
+            ),
+        ))
+    }
+}
+
+impl ContactJson {
+    /// Parses a JSON body, naming the problem when it is not the expected object.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, FieldError> {
+        if std::str::from_utf8(bytes).is_err() {
+            return Err(FieldError::new("body", "request body is not valid UTF-8"));
+        }
+        serde_json::from_slice(bytes)
+            .map_err(|e| FieldError::new("body", format!("malformed JSON: {e}")))
+    }
+
+    pub fn into_contact(self, channel: &str) -> Result<NewContact, FieldError> {
+        let received_at = match self.received_at.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) => Some(time::parse_rfc3339(t).map_err(|e| {
+                FieldError::new("received_at", format!("{t:?} is not an RFC 3339 time: {e}"))
+            })?),
+        };
+        let c = self.customer.unwrap_or_default();
+        build(
+            channel,
+            self.external_id.unwrap_or_default(),
+            received_at,
+            RawCustomer {
+                name: c.name.unwrap_or_default(),
+                phone: c.phone.unwrap_or_default(),
+                email: c.email.unwrap_or_default(),
+                account_id: c.account_id.unwrap_or_default(),
+            },
+            self.subject.unwrap_or_default(),
+            self.body.unwrap_or_default(),
+            self.kind.unwrap_or_default(),
+            self.category.unwrap_or_default(),
+            self.reference.unwrap_or_default(),
+        )
+    }
+}
+
+/// Converts the protobuf form (gRPC `Submit`, JetStream `intake.<channel>`).
+pub fn from_proto(channel: &str, c: v1::ContactSubmitted) -> Result<NewContact, FieldError> {
+    let received_at = c.received_at.as_ref().map(time::from_timestamp);
+    let cust = c.customer.unwrap_or_default();
+    build(
+        channel,
+        c.external_id,
+        received_at,
+        RawCustomer {
+            name: cust.name,
+            phone: cust.phone,
+            email: cust.email,
+            account_id: cust.account_id,
+        },
+        c.subject,
+        c.body,
+        c.kind,
+        c.category,
+        c.reference,
+    )
+}
+
+struct RawCustomer {
+    name: String,
+    phone: String,
+    email: String,
+    account_id: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    channel: &str,
+    external_id: String,
+    received_at: Option<i64>,
+    customer: RawCustomer,
+    subject: String,
+    body: String,
+    kind: String,
+    category: String,
+    reference: String,
+) -> Result<NewContact, FieldError> {
+    let channel = parse_channel(channel)?;
+    let external_id = external_id.trim().to_owned();
+    if external_id.is_empty() {
+        return Err(FieldError::new(
+            "external_id",
+            "must not be empty: it is the channel's own id for this contact",
+        ));
+    }
+    short("external_id", &external_id)?;
+    let body = body.trim().to_owned();
+    if body.is_empty() {
+        return Err(FieldError::new("body", "the description must not be empty"));
+    }
+    if body.chars().count() > MAX_BODY_CHARS {
+        return Err(FieldError::new(
+            "body",
+            format!("longer than {MAX_BODY_CHARS} characters"),
+        ));
+    }
+    let subject = subject.trim().to_owned();
+    short("subject", &subject)?;
+    let kind = match kind.trim().to_ascii_lowercase().as_str() {
+        "" => "complaint".to_owned(),
+        k if KINDS.contains(&k) => k.to_owned(),
+        k => {
+            return Err(FieldError::new(
+                "kind",
+                format!("unknown kind {k:?}; expected one of {}", KINDS.join(", ")),
+            ))
+        }
+    };
+    let category = category.trim().to_ascii_lowercase();
+    short("category", &category)?;
+    let reference = reference.trim().to_owned();
+    short("reference", &reference)?;
+    if let Some(at) = received_at {
+        if at > time::now_ms() + 5 * 60 * 1000 {
+            return Err(FieldError::new("received_at", "is in the future"));
+        }
+    }
+    let customer = parse_customer(customer)?;
+    Ok(NewContact {
+        channel,
+        external_id,
+        received_at,
+        customer,
+        subject,
+        body,
+        kind,
+        category,
+        reference,
+    })
+}
+
+fn short(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.chars().count() > MAX_SHORT {
+        return Err(FieldError::new(
+            field,
+            format!("longer than {MAX_SHORT} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_customer(c: RawCustomer) -> Result<Customer, FieldError> {
+    let name = c.name.trim().to_owned();
+    short("customer.name", &name)?;
+    let account_id = c.account_id.trim().to_owned();
+    short("customer.account_id", &account_id)?;
+    let phone = match c.phone.trim() {
+        "" => String::new(),
+        p => normalise_phone(p)?,
+    };
+    let email = match c.email.trim() {
+        "" => String::new(),
+        e => normalise_email(e)?,
+    };
+    if phone.is_empty() && email.is_empty() && account_id.is_empty() {
+        return Err(FieldError::new(
+            "customer",
+            "a contact method is required: customer.phone, customer.email or customer.account_id",
+        ));
+    }
+    Ok(Customer {
+        name,
+        phone,
+        email,
+        account_id,
+    })
+}
+
+/// Keeps the digits (and a leading `+`); 5 to 15 digits are accepted.
+pub fn normalise_phone(p: &str) -> Result<String, FieldError> {
+    let mut out = String::new();
+    for (i, ch) in p.chars().enumerate() {
+        match ch {
+            '0'..='9' => out.push(ch),
+            '+' if i == 0 => out.push('+'),
+            ' ' | '-' | '(' | ')' | '.' => {}
+            _ => {
+                return Err(FieldError::new(
+                    "customer.phone",
+                    format!("unexpected character {ch:?} in a phone number"),
+                ))
+            }
+        }
+    }
+    let digits = out.chars().filter(char::is_ascii_digit).count();
+    if !(5..=15).contains(&digits) {
+        return Err(FieldError::new(
+            "customer.phone",
+            format!("a phone number has 5 to 15 digits, this one has {digits}"),
+        ));
+    }
+    Ok(out)
+}
+
+/// Lower-cases and checks the shape `local@domain.tld`.
+pub fn normalise_email(e: &str) -> Result<String, FieldError> {
+    let e = e.trim().to_lowercase();
+    let bad = || FieldError::new("customer.email", "is not an e-mail address (local@domain)");
+    let (local, domain) = e.split_once('@').ok_or_else(bad)?;
+    if local.is_empty()
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || e.chars().any(|c| c.is_whitespace() || c.is_control())
+        || e.len() > 254
+    {
+        return Err(bad());
+    }
+    Ok(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(s: &str) -> Result<NewContact, FieldError> {
+        ContactJson::from_slice(s.as_bytes())?.into_contact("web_form")
+    }
+
+    #[test]
+    fn a_valid_contact_is_normalised() {
+        let c = json(r#"{"external_id":" x1 ","customer":{"name":"张三","phone":"+86 138-1234-5678","email":"Zhang@Example.COM"},"body":" 网络很差 ","kind":"Inquiry","category":"Network"}"#)
+            .expect("valid");
+        assert_eq!(c.external_id, "x1");
+        assert_eq!(c.customer.phone, "+8613812345678");
+        assert_eq!(c.customer.email, "zhang@example.com");
+        assert_eq!(c.body, "网络很差");
+        assert_eq!(c.kind, "inquiry");
+        assert_eq!(c.category, "network");
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        let cases = [
+            ("{not json", "body"),
+            (
+                r#"{"external_id":"1","customer":{"phone":"13812345678"},"body":"   "}"#,
+                "body",
+            ),
+            (
+                r#"{"customer":{"phone":"13812345678"},"body":"x"}"#,
+                "external_id",
+            ),
+            (r#"{"external_id":"1","body":"x"}"#, "customer"),
+            (
+                r#"{"external_id":"1","customer":{"phone":"12ab"},"body":"x"}"#,
+                "customer.phone",
+            ),
+            (
+                r#"{"external_id":"1","customer":{"email":"nope"},"body":"x"}"#,
+                "customer.email",
+            ),
+            (
+                r#"{"external_id":"1","customer":{"email":"a@b.c"},"body":"x","kind":"rant"}"#,
+                "kind",
+            ),
+            (
+                r#"{"external_id":"1","customer":{"email":"a@b.c"},"body":"x","received_at":"yesterday"}"#,
+                "received_at",
+            ),
+            (r#"[1,2]"#, "body"),
+        ];
+        for (input, field) in cases {
+            let err = json(input).expect_err(input);
+            assert_eq!(err.field, field, "{input}: {err}");
+        }
+        assert_eq!(parse_channel("fax").expect_err("fax").field, "channel");
+        assert_eq!(
+            ContactJson::from_slice(&[0xff, 0xfe])
+                .expect_err("utf8")
+                .field,
+            "body"
+        );
+    }
+
+    #[test]
+    fn channels_are_the_designed_ones() {
+        for c in CHANNELS {
+            assert_eq!(parse_channel(c).as_deref(), Ok(*c));
+        }
+        assert_eq!(parse_channel("EMAIL").as_deref(), Ok("email"));
+    }
+}

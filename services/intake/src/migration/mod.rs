@@ -1,0 +1,18 @@
+//! Intake's migrations, applied at start.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_intake_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(ombuds_platform::outbox::migration::CreateOutbox),
+            Box::new(ombuds_platform::inbox::migration::CreateInbox),
+            Box::new(m20261122_000001_create_intake_tables::Migration),
+        ]
+    }
+}

@@ -1,0 +1,484 @@
+//! Intake's queries and mutations, as plain functions over the store. Every mutation
+//! writes the events it owes to the outbox in the same transaction.
+
+use chrono::{FixedOffset, TimeZone, Utc};
+use ombuds_platform::{events, outbox, pii, time};
+use ombuds_proto::v1;
+use sea_orm::{
+    sea_query::{Expr, OnConflict},
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+};
+
+use crate::{
+    contact::NewContact,
+    entity::{complaint, customer, sla_clock},
+};
+
+pub const SOURCE: &str = "intake";
+
+/// How ticket numbers look: `<prefix>-<YYYYMMDD>-<6-digit daily sequence>`.
+#[derive(Debug, Clone)]
+pub struct TicketFormat {
+    pub prefix: String,
+    /// The day in the ticket is the local date at this offset from UTC.
+    pub offset: FixedOffset,
+}
+
+impl TicketFormat {
+    fn day(&self, ms: i64) -> String {
+        let utc = Utc
+            .timestamp_millis_opt(ms)
+            .single()
+            .unwrap_or_else(Utc::now);
+        utc.with_timezone(&self.offset).format("%Y%m%d").to_string()
+    }
+}
+
+/// What `record` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub complaint_id: String,
+    pub ticket_no: String,
+    pub status: String,
+    /// False when the same (channel, external_id) had been recorded before.
+    pub created: bool,
+    pub entry_lag_ms: i64,
+}
+
+/// Records a contact as a complaint, exactly once per (channel, external_id), and
+/// emits `complaint.received` through the outbox.
+pub async fn record(
+    db: &DatabaseConnection,
+    tickets: &TicketFormat,
+    c: &NewContact,
+) -> Result<Recorded, DbErr> {
+    if let Some(existing) = find_by_external(db, &c.channel, &c.external_id).await? {
+        return Ok(existing);
+    }
+    match record_new(db, tickets, c).await {
+        Ok(r) => Ok(r),
+        // Another request recorded the same contact between our look-up and insert.
+        Err(e) if ombuds_platform::db::is_unique_violation(&e) => {
+            find_by_external(db, &c.channel, &c.external_id)
+                .await?
+                .ok_or(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn find_by_external(
+    db: &impl ConnectionTrait,
+    channel: &str,
+    external_id: &str,
+) -> Result<Option<Recorded>, DbErr> {
+    Ok(complaint::Entity::find()
+        .filter(complaint::Column::Channel.eq(channel))
+        .filter(complaint::Column::ExternalId.eq(external_id))
+        .one(db)
+        .await?
+        .map(|m| Recorded {
+            complaint_id: m.complaint_id,
+            ticket_no: m.ticket_no,
+            status: m.status,
+            created: false,
+            entry_lag_ms: m.recorded_at - m.received_at,
+        }))
+}
+
+async fn record_new(
+    db: &DatabaseConnection,
+    tickets: &TicketFormat,
+    c: &NewContact,
+) -> Result<Recorded, DbErr> {
+    let now = time::now_ms();
+    let received_at = c.received_at.unwrap_or(now).min(now);
+    let txn = db.begin().await?;
+    let cust = find_or_create_customer(&txn, &c.customer, now).await?;
+    let seq = next_ticket_seq(&txn, &tickets.day(now)).await?;
+    let ticket_no = format!("{}-{}-{seq:06}", tickets.prefix, tickets.day(now));
+    let complaint_id = uuid::Uuid::now_v7().to_string();
+    let priority = 3;
+    complaint::Entity::insert(complaint::ActiveModel {
+        complaint_id: Set(complaint_id.clone()),
+        ticket_no: Set(ticket_no.clone()),
+        channel: Set(c.channel.clone()),
+        external_id: Set(c.external_id.clone()),
+        customer_id: Set(cust.customer_id.clone()),
+        kind: Set(c.kind.clone()),
+        category: Set(c.category.clone()),
+        priority: Set(priority),
+        subject: Set(c.subject.clone()),
+        body: Set(c.body.clone()),
+        reference: Set(c.reference.clone()),
+        status: Set("received".into()),
+        department: Set(String::new()),
+        assignee: Set(String::new()),
+        assigned_at: Set(0),
+        received_at: Set(received_at),
+        recorded_at: Set(now),
+        updated_at: Set(now),
+        version: Set(1),
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    let event = v1::ComplaintReceived {
+        meta: Some(events::meta(SOURCE, &complaint_id, &ticket_no, 1)),
+        channel: c.channel.clone(),
+        external_id: c.external_id.clone(),
+        kind: c.kind.clone(),
+        category: c.category.clone(),
+        priority,
+        customer: Some(customer_ref(&cust)),
+        subject: pii::redact_text(&c.subject),
+        body: pii::redact_text(&c.body),
+        received_at: Some(time::to_timestamp(received_at)),
+        recorded_at: Some(time::to_timestamp(now)),
+        status: "received".into(),
+    };
+    outbox::enqueue(&txn, &event).await?;
+    txn.commit().await?;
+    Ok(Recorded {
+        complaint_id,
+        ticket_no,
+        status: "received".into(),
+        created: true,
+        entry_lag_ms: now - received_at,
+    })
+}
+
+/// The customer as other services see them: a reference and masks.
+pub fn customer_ref(c: &customer::Model) -> v1::CustomerRef {
+    v1::CustomerRef {
+        customer_id: c.customer_id.clone(),
+        name_masked: pii::mask_name(&c.name),
+        phone_masked: pii::mask_phone(&c.phone),
+        email_masked: pii::mask_email(&c.email),
+    }
+}
+
+/// Links a contact to an existing customer with the same phone, e-mail or account id,
+/// filling in details the customer record lacked; otherwise creates one.
+async fn find_or_create_customer(
+    txn: &DatabaseTransaction,
+    c: &crate::contact::Customer,
+    now: i64,
+) -> Result<customer::Model, DbErr> {
+    let mut any = Condition::any();
+    if !c.phone.is_empty() {
+        any = any.add(customer::Column::Phone.eq(c.phone.as_str()));
+    }
+    if !c.email.is_empty() {
+        any = any.add(customer::Column::Email.eq(c.email.as_str()));
+    }
+    if !c.account_id.is_empty() {
+        any = any.add(customer::Column::AccountId.eq(c.account_id.as_str()));
+    }
+    if let Some(found) = customer::Entity::find().filter(any).one(txn).await? {
+        let mut update = customer::ActiveModel {
+            customer_id: Set(found.customer_id.clone()),
+            ..Default::default()
+        };
+        let mut merged = found.clone();
+        let mut changed = false;
+        for (have, new, col) in [
+            (&found.name, &c.name, 0),
+            (&found.phone, &c.phone, 1),
+            (&found.email, &c.email, 2),
+            (&found.account_id, &c.account_id, 3),
+        ] {
+            if have.is_empty() && !new.is_empty() {
+                changed = true;
+                match col {
+                    0 => {
+                        update.name = Set(new.clone());
+                        merged.name = new.clone();
+                    }
+                    1 => {
+                        update.phone = Set(new.clone());
+                        merged.phone = new.clone();
+                    }
+                    2 => {
+                        update.email = Set(new.clone());
+                        merged.email = new.clone();
+                    }
+                    _ => {
+                        update.account_id = Set(new.clone());
+                        merged.account_id = new.clone();
+                    }
+                }
+            }
+        }
+        if changed {
+            customer::Entity::update(update).exec(txn).await?;
+        }
+        return Ok(merged);
+    }
+    let model = customer::Model {
+        customer_id: uuid::Uuid::now_v7().to_string(),
+        name: c.name.clone(),
+        phone: c.phone.clone(),
+        email: c.email.clone(),
+        account_id: c.account_id.clone(),
+        created_at: now,
+    };
+    customer::Entity::insert(customer::ActiveModel {
+        customer_id: Set(model.customer_id.clone()),
+        name: Set(model.name.clone()),
+        phone: Set(model.phone.clone()),
+        email: Set(model.email.clone()),
+        account_id: Set(model.account_id.clone()),
+        created_at: Set(now),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(model)
+}
+
+/// The next sequence number of the day, atomically (an upsert with RETURNING works on
+/// SQLite 3.35+ and PostgreSQL).
+async fn next_ticket_seq(txn: &DatabaseTransaction, day: &str) -> Result<i64, DbErr> {
+    let backend = txn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "INSERT INTO ticket_counters (day, last) VALUES ($1, 1) \
+             ON CONFLICT (day) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last"
+        }
+        _ => {
+            "INSERT INTO ticket_counters (day, last) VALUES (?, 1) \
+             ON CONFLICT (day) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last"
+        }
+    };
+    let row = txn
+        .query_one(Statement::from_sql_and_values(backend, sql, [day.into()]))
+        .await?
+        .ok_or_else(|| DbErr::Custom("ticket counter upsert returned no row".into()))?;
+    row.try_get::<i64>("", "last")
+}
+
+/// A complaint with its customer and SLA clocks.
+pub struct Full {
+    pub complaint: complaint::Model,
+    pub customer: Option<customer::Model>,
+    pub clocks: Vec<sla_clock::Model>,
+}
+
+pub enum Key<'a> {
+    Ticket(&'a str),
+    Id(&'a str),
+}
+
+pub async fn get(db: &DatabaseConnection, key: Key<'_>) -> Result<Option<Full>, DbErr> {
+    let q = complaint::Entity::find();
+    let found = match key {
+        Key::Ticket(t) => q.filter(complaint::Column::TicketNo.eq(t.trim())),
+        Key::Id(id) => q.filter(complaint::Column::ComplaintId.eq(id.trim())),
+    }
+    .one(db)
+    .await?;
+    let Some(c) = found else { return Ok(None) };
+    let customer = customer::Entity::find_by_id(c.customer_id.clone())
+        .one(db)
+        .await?;
+    let clocks = sla_clock::Entity::find()
+        .filter(sla_clock::Column::ComplaintId.eq(c.complaint_id.as_str()))
+        .order_by_asc(sla_clock::Column::Deadline)
+        .all(db)
+        .await?;
+    Ok(Some(Full {
+        complaint: c,
+        customer,
+        clocks,
+    }))
+}
+
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    pub status: String,
+    pub channel: String,
+    pub department: String,
+    pub page_size: u64,
+    /// The last complaint id of the previous page.
+    pub after: String,
+}
+
+/// Newest first; the page token is the last complaint id (UUIDv7 ids sort by time).
+pub async fn list(db: &DatabaseConnection, f: &ListFilter) -> Result<(Vec<Full>, String), DbErr> {
+    let mut q = complaint::Entity::find();
+    if !f.status.is_empty() {
+        q = q.filter(complaint::Column::Status.eq(f.status.as_str()));
+    }
+    if !f.channel.is_empty() {
+        q = q.filter(complaint::Column::Channel.eq(f.channel.as_str()));
+    }
+    if !f.department.is_empty() {
+        q = q.filter(complaint::Column::Department.eq(f.department.as_str()));
+    }
+    if !f.after.is_empty() {
+        q = q.filter(complaint::Column::ComplaintId.lt(f.after.as_str()));
+    }
+    let size = f.page_size.clamp(1, 500);
+    let rows = q
+        .order_by_desc(complaint::Column::ComplaintId)
+        .limit(size + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > size;
+    let rows: Vec<_> = rows.into_iter().take(size as usize).collect();
+    let next = if more {
+        rows.last()
+            .map(|c| c.complaint_id.clone())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let ids: Vec<String> = rows.iter().map(|c| c.customer_id.clone()).collect();
+    let customers = customer::Entity::find()
+        .filter(customer::Column::CustomerId.is_in(ids))
+        .all(db)
+        .await?;
+    let cids: Vec<String> = rows.iter().map(|c| c.complaint_id.clone()).collect();
+    let clocks = sla_clock::Entity::find()
+        .filter(sla_clock::Column::ComplaintId.is_in(cids))
+        .order_by_asc(sla_clock::Column::Deadline)
+        .all(db)
+        .await?;
+    let out = rows
+        .into_iter()
+        .map(|c| Full {
+            customer: customers
+                .iter()
+                .find(|x| x.customer_id == c.customer_id)
+                .cloned(),
+            clocks: clocks
+                .iter()
+                .filter(|k| k.complaint_id == c.complaint_id)
+                .cloned()
+                .collect(),
+            complaint: c,
+        })
+        .collect();
+    Ok((out, next))
+}
+
+/// Applies `routing.assigned`: records the department, and moves a received complaint
+/// to `assigned` (emitting `complaint.status_changed`). An assignment older than the
+/// one already applied is ignored. `Ok(false)` means the complaint is unknown.
+pub async fn apply_assignment(
+    txn: &DatabaseTransaction,
+    ev: &v1::ComplaintAssigned,
+) -> Result<bool, DbErr> {
+    let Some(meta) = ev.meta.as_ref() else {
+        return Ok(true);
+    };
+    let Some(c) = complaint::Entity::find_by_id(meta.complaint_id.clone())
+        .one(txn)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let at = meta
+        .occurred_at
+        .as_ref()
+        .map(time::from_timestamp)
+        .unwrap_or(0);
+    if at < c.assigned_at {
+        return Ok(true);
+    }
+    let now = time::now_ms();
+    let moves = c.status == "received";
+    let version = c.version + 1;
+    let mut update = complaint::Entity::update_many()
+        .col_expr(
+            complaint::Column::Department,
+            Expr::value(ev.department.clone()),
+        )
+        .col_expr(
+            complaint::Column::Assignee,
+            Expr::value(ev.assignee.clone()),
+        )
+        .col_expr(complaint::Column::AssignedAt, Expr::value(at))
+        .col_expr(complaint::Column::UpdatedAt, Expr::value(now))
+        .col_expr(complaint::Column::Version, Expr::value(version));
+    if moves {
+        update = update.col_expr(complaint::Column::Status, Expr::value("assigned"));
+    }
+    update
+        .filter(complaint::Column::ComplaintId.eq(c.complaint_id.as_str()))
+        .filter(complaint::Column::Version.eq(c.version))
+        .exec(txn)
+        .await?;
+    if moves {
+        outbox::enqueue(
+            txn,
+            &v1::ComplaintStatusChanged {
+                meta: Some(events::meta(
+                    SOURCE,
+                    &c.complaint_id,
+                    &c.ticket_no,
+                    version as u64,
+                )),
+                from_status: c.status.clone(),
+                to_status: "assigned".into(),
+                reason: format!("routed to {} by rule {}", ev.department, ev.rule),
+            },
+        )
+        .await?;
+    }
+    Ok(true)
+}
+
+/// Applies `sla.started`, `sla.breached` or `sla.met` to intake's view of the clocks.
+/// A clock that is already breached or met never goes back to running.
+pub async fn apply_clock(
+    txn: &DatabaseTransaction,
+    clock_id: &str,
+    complaint_id: &str,
+    target: &str,
+    deadline: i64,
+    state: &str,
+) -> Result<(), DbErr> {
+    let now = time::now_ms();
+    let existing = sla_clock::Entity::find_by_id(clock_id.to_owned())
+        .one(txn)
+        .await?;
+    match existing {
+        None => {
+            sla_clock::Entity::insert(sla_clock::ActiveModel {
+                clock_id: Set(clock_id.to_owned()),
+                complaint_id: Set(complaint_id.to_owned()),
+                target: Set(target.to_owned()),
+                deadline: Set(deadline),
+                state: Set(state.to_owned()),
+                updated_at: Set(now),
+            })
+            .on_conflict(
+                OnConflict::column(sla_clock::Column::ClockId)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+        }
+        Some(row) => {
+            let state = if state == "running" && row.state != "running" {
+                row.state.clone()
+            } else {
+                state.to_owned()
+            };
+            let deadline = if deadline > 0 { deadline } else { row.deadline };
+            sla_clock::Entity::update(sla_clock::ActiveModel {
+                clock_id: Set(row.clock_id),
+                deadline: Set(deadline),
+                state: Set(state),
+                updated_at: Set(now),
+                ..Default::default()
+            })
+            .exec(txn)
+            .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! The whole platform for one test: a nats-server of its own, a store per service
+//! (SQLite files, or fresh PostgreSQL databases when `OMBUDS_TEST_DATABASE_URL` is set),
+//! and the five service binaries as separate processes on free ports.
+
+#![allow(dead_code)]
+
+use std::{collections::BTreeMap, time::Duration};
+
+use ombuds_proto::v1::{
+    analytics_service_client::AnalyticsServiceClient,
+    complaint_service_client::ComplaintServiceClient,
+    notification_service_client::NotificationServiceClient,
+    routing_service_client::RoutingServiceClient, sla_service_client::SlaServiceClient,
+};
+use ombuds_testkit::{free_addr, wait_until, NatsServer, ServiceProcess, TestDatabase};
+use tonic::transport::Channel;
+
+pub const SERVICES: [&str; 5] = [
+    "intake",
+    "routing",
+    "sla-watchdog",
+    "notification",
+    "analytics",
+];
+
+pub struct Platform {
+    pub nats: NatsServer,
+    pub dir: tempfile::TempDir,
+    pub procs: BTreeMap<&'static str, ServiceProcess>,
+    pub http: BTreeMap<&'static str, String>,
+    pub grpc: BTreeMap<&'static str, String>,
+    pub dbs: Vec<TestDatabase>,
+    pub notify_file: std::path::PathBuf,
+}
+
+impl Platform {
+    /// Starts everything and waits until every service is ready. `sla` is the
+    /// resolution time the watchdog gives each complaint (e.g. "3s").
+    pub async fn start(sla: &str) -> Self {
+        let nats = NatsServer::start();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let notify_file = dir.path().join("notifications.jsonl");
+        let mut http = BTreeMap::new();
+        let mut grpc = BTreeMap::new();
+        for s in SERVICES {
+            http.insert(s, format!("http://{}", free_addr()));
+            grpc.insert(s, format!("http://{}", free_addr()));
+        }
+        let mut dbs = Vec::new();
+        let mut procs = BTreeMap::new();
+        for s in SERVICES {
+            let db = TestDatabase::new(s).await;
+            let mut env = vec![
+                ("NATS_URL".to_owned(), nats.url()),
+                ("DATABASE_URL".to_owned(), db.url.clone()),
+                (
+                    "OMBUDS_DATA_DIR".to_owned(),
+                    dir.path().display().to_string(),
+                ),
+                (
+                    "OMBUDS_HTTP_ADDR".to_owned(),
+                    http[s].trim_start_matches("http://").to_owned(),
+                ),
+                (
+                    "OMBUDS_GRPC_ADDR".to_owned(),
+                    grpc[s].trim_start_matches("http://").to_owned(),
+                ),
+                ("OMBUDS_SHUTDOWN_GRACE".to_owned(), "5s".to_owned()),
+            ];
+            match s {
+                "sla-watchdog" => env.push(("OMBUDS_SLA_RESOLUTION".into(), sla.into())),
+                "notification" => {
+                    env.push(("OMBUDS_INTAKE_GRPC_URL".into(), grpc["intake"].clone()));
+                    env.push(("OMBUDS_NOTIFY_PROVIDER".into(), "file".into()));
+                    env.push((
+                        "OMBUDS_NOTIFY_FILE".into(),
+                        notify_file.display().to_string(),
+                    ));
+                }
+                _ => {}
+            }
+            procs.insert(
+                s,
+                ServiceProcess::start(&format!("ombuds-{s}"), dir.path(), &env),
+            );
+            dbs.push(db);
+        }
+        let platform = Self {
+            nats,
+            dir,
+            procs,
+            http,
+            grpc,
+            dbs,
+            notify_file,
+        };
+        for s in SERVICES {
+            let url = format!("{}/readyz", platform.http[s]);
+            wait_until(&format!("{s} to be ready"), Duration::from_secs(60), || {
+                let url = url.clone();
+                async move {
+                    match reqwest::get(&url).await {
+                        Ok(r) if r.status().is_success() => Ok(()),
+                        Ok(r) => Err(format!("status {}", r.status())),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            })
+            .await;
+        }
+        platform
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.dbs.iter().any(TestDatabase::is_postgres)
+    }
+
+    pub async fn intake(&self) -> ComplaintServiceClient<Channel> {
+        ComplaintServiceClient::connect(self.grpc["intake"].clone())
+            .await
+            .expect("intake gRPC")
+    }
+
+    pub async fn routing(&self) -> RoutingServiceClient<Channel> {
+        RoutingServiceClient::connect(self.grpc["routing"].clone())
+            .await
+            .expect("routing gRPC")
+    }
+
+    pub async fn sla(&self) -> SlaServiceClient<Channel> {
+        SlaServiceClient::connect(self.grpc["sla-watchdog"].clone())
+            .await
+            .expect("sla gRPC")
+    }
+
+    pub async fn notification(&self) -> NotificationServiceClient<Channel> {
+        NotificationServiceClient::connect(self.grpc["notification"].clone())
+            .await
+            .expect("notification gRPC")
+    }
+
+    pub async fn analytics(&self) -> AnalyticsServiceClient<Channel> {
+        AnalyticsServiceClient::connect(self.grpc["analytics"].clone())
+            .await
+            .expect("analytics gRPC")
+    }
+
+    pub async fn jetstream(&self) -> async_nats::jetstream::Context {
+        let client = async_nats::connect(self.nats.url()).await.expect("nats");
+        async_nats::jetstream::new(client)
+    }
+
+    /// Lines of the file provider's mailbox that carry `ticket_no`.
+    pub fn acknowledgements(&self, ticket_no: &str) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.notify_file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["ticket_no"] == ticket_no)
+            .collect()
+    }
+
+    /// Every service's log so far.
+    pub fn logs(&self) -> String {
+        self.procs
+            .values()
+            .map(|p| p.log())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Stops every service with SIGTERM and asserts each exits cleanly, then drops
+    /// the PostgreSQL databases.
+    pub async fn stop(mut self) {
+        let mut unclean = Vec::new();
+        for (name, p) in self.procs.iter_mut() {
+            if !p.stop(Duration::from_secs(15)) {
+                unclean.push(*name);
+            }
+        }
+        for db in &self.dbs {
+            db.drop_pg().await;
+        }
+        assert!(
+            unclean.is_empty(),
+            "services that did not stop cleanly on SIGTERM: {unclean:?}"
+        );
+    }
+}
+
+/// Every message payload (with headers) in every stream, as lossy text, for scans.
+pub async fn all_stream_text(js: &async_nats::jetstream::Context) -> String {
+    let mut out = String::new();
+    for name in [
+        "INTAKE",
+        "COMPLAINTS",
+        "ROUTING",
+        "SLA",
+        "NOTIFICATIONS",
+        "TELEPHONY",
+        "DLQ",
+    ] {
+        let Ok(mut stream) = js.get_stream(name).await else {
+            continue;
+        };
+        let Ok(info) = stream.info().await else {
+            continue;
+        };
+        let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+        for seq in first..=last {
+            if seq == 0 {
+                continue;
+            }
+            if let Ok(m) = stream.get_raw_message(seq).await {
+                out.push_str(&String::from_utf8_lossy(&m.payload));
+                for (k, v) in m.headers.iter() {
+                    out.push_str(&format!(" {k}={v:?}"));
+                }
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
