@@ -1,0 +1,225 @@
+//! The delivery guarantees against a real nats-server and a real store: the outbox
+//! publishes each event once even when a row is published twice, the inbox refuses a
+//! second effect, and the consumer loop dead-letters poison and exhausted messages.
+
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use async_nats::jetstream;
+use ombuds_platform::{
+    consumer::{self, ConsumerContext, ConsumerSpec, Outcome},
+    events, inbox,
+    metrics::Metrics,
+    outbox::{self, OutboxSignal, Relay},
+    shutdown::CancellationToken,
+};
+use ombuds_proto::v1;
+use ombuds_testkit::{wait_until, NatsServer, TestDatabase};
+use prost::Message;
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm_migration::prelude::*;
+
+struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(outbox::migration::CreateOutbox),
+            Box::new(inbox::migration::CreateInbox),
+        ]
+    }
+}
+
+async fn setup() -> (
+    NatsServer,
+    TestDatabase,
+    sea_orm::DatabaseConnection,
+    jetstream::Context,
+) {
+    let nats = NatsServer::start();
+    let tdb = TestDatabase::new("platform").await;
+    let db = ombuds_platform::db::connect_and_migrate::<Migrator>(&tdb.url)
+        .await
+        .expect("store");
+    let client = async_nats::connect(nats.url()).await.expect("nats");
+    let js = jetstream::new(client);
+    ombuds_platform::nats::provision(&js)
+        .await
+        .expect("streams");
+    (nats, tdb, db, js)
+}
+
+fn received(n: u64) -> v1::ComplaintReceived {
+    let id = uuid::Uuid::now_v7().to_string();
+    v1::ComplaintReceived {
+        meta: Some(events::meta("test", &id, &format!("TS-20260101-{n:06}"), 1)),
+        channel: "email".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn outbox_publishes_each_event_once_even_when_published_twice() {
+    let (_nats, tdb, db, js) = setup().await;
+    let txn = db.begin().await.expect("begin");
+    for n in 0..5 {
+        outbox::enqueue(&txn, &received(n)).await.expect("enqueue");
+    }
+    txn.commit().await.expect("commit");
+    let relay = Relay {
+        db: db.clone(),
+        js: js.clone(),
+        signal: OutboxSignal::default(),
+        metrics: Arc::new(Metrics::new("test")),
+        retention: Duration::from_secs(3600),
+        batch: 100,
+    };
+    assert_eq!(relay.flush_once().await.expect("flush"), 5);
+    assert_eq!(relay.flush_once().await.expect("nothing left"), 0);
+    // A crash after publishing but before marking: the rows go out again...
+    db.execute_unprepared("UPDATE outbox SET published_at = NULL")
+        .await
+        .expect("reset");
+    assert_eq!(relay.flush_once().await.expect("again"), 5);
+    // ...and JetStream keeps one copy of each, because the event id repeats.
+    let mut stream = js.get_stream("COMPLAINTS").await.expect("stream");
+    assert_eq!(stream.info().await.expect("info").state.messages, 5);
+    let msg = stream.get_raw_message(1).await.expect("first message");
+    assert_eq!(
+        msg.headers.get(events::HDR_TYPE).map(|v| v.as_str()),
+        Some("ombuds.v1.ComplaintReceived")
+    );
+    assert!(msg.headers.get(events::HDR_TRACEPARENT).is_some());
+    let decoded = v1::ComplaintReceived::decode(msg.payload).expect("decodes");
+    assert_eq!(
+        msg.headers.get(events::HDR_MSG_ID).map(|v| v.as_str()),
+        decoded.meta.as_ref().map(|m| m.event_id.as_str())
+    );
+    db.close().await.expect("close");
+    tdb.drop_pg().await;
+}
+
+#[tokio::test]
+async fn inbox_refuses_a_second_effect() {
+    let (_nats, tdb, db, _js) = setup().await;
+    let txn = inbox::begin_once(&db, "c", "e1")
+        .await
+        .expect("first")
+        .expect("new");
+    txn.commit().await.expect("commit");
+    assert!(inbox::begin_once(&db, "c", "e1")
+        .await
+        .expect("second")
+        .is_none());
+    // Another consumer handles the same event independently.
+    let other = inbox::begin_once(&db, "d", "e1")
+        .await
+        .expect("other")
+        .expect("new");
+    other.rollback().await.expect("rollback");
+    // A rolled-back effect leaves no trace: the event is handled later.
+    assert!(inbox::begin_once(&db, "d", "e1")
+        .await
+        .expect("again")
+        .is_some());
+    db.close().await.expect("close");
+    tdb.drop_pg().await;
+}
+
+#[tokio::test]
+async fn consumer_dead_letters_poison_and_exhausted_messages() {
+    let (_nats, tdb, db, js) = setup().await;
+    let shutdown = CancellationToken::new();
+    let ctx = ConsumerContext {
+        js: js.clone(),
+        service: "test".into(),
+        max_deliver: 3,
+        metrics: Arc::new(Metrics::new("test")),
+        shutdown: shutdown.clone(),
+    };
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let (a, d) = (attempts.clone(), done.clone());
+    let task = tokio::spawn(consumer::run(
+        ctx,
+        ConsumerSpec::new("COMPLAINTS", "test-consumer", "complaint.>"),
+        move |m| {
+            let (a, d) = (a.clone(), d.clone());
+            async move {
+                match m.subject.as_str() {
+                    "complaint.received" => match m.decode::<v1::ComplaintReceived>() {
+                        Ok(_) => {
+                            d.fetch_add(1, Ordering::SeqCst);
+                            Outcome::Done
+                        }
+                        Err(o) => o,
+                    },
+                    _ => {
+                        a.fetch_add(1, Ordering::SeqCst);
+                        Outcome::Retry {
+                            delay: Duration::from_millis(50),
+                            error: "downstream unavailable".into(),
+                        }
+                    }
+                }
+            }
+        },
+    ));
+    js.publish("complaint.received", vec![0xff, 0xff, 0xff].into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    js.publish("complaint.flaky", "x".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    events::publish(&js, &received(1))
+        .await
+        .expect("valid event");
+    let dlq = js.get_stream("DLQ").await.expect("DLQ");
+    for (subject, needle) in [
+        ("dlq.test.decode", "not a valid ComplaintReceived"),
+        ("dlq.test.retries_exhausted", "gave up after 3 deliveries"),
+    ] {
+        let raw = wait_until(subject, Duration::from_secs(30), || {
+            let dlq = dlq.clone();
+            async move {
+                dlq.get_last_raw_message_by_subject(subject)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        })
+        .await;
+        let letter = v1::DeadLetter::decode(raw.payload).expect("dead letter");
+        assert!(letter.error.contains(needle), "{}", letter.error);
+        assert_eq!(letter.service, "test");
+    }
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        3,
+        "delivered max_deliver times"
+    );
+    wait_until("the valid event", Duration::from_secs(10), || {
+        let n = done.load(Ordering::SeqCst);
+        async move {
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(format!("{n}"))
+            }
+        }
+    })
+    .await;
+    shutdown.cancel();
+    task.await.expect("consumer stops on shutdown");
+    db.close().await.expect("close");
+    tdb.drop_pg().await;
+}
