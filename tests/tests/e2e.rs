@@ -546,3 +546,73 @@ async fn bad_input_is_refused_or_dead_lettered_and_work_goes_on() {
     .await;
     p.stop().await;
 }
+
+/// Standard tools work against every service: `grpc.health.v1` answers SERVING for the
+/// service's own name, and server reflection lists it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_service_serves_health_and_reflection() {
+    use tonic_health::pb::{
+        health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
+    };
+    use tonic_reflection::pb::v1::{
+        server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        ServerReflectionRequest,
+    };
+    let p = Platform::start("1h").await;
+    for (svc, name) in [
+        ("intake", "ombuds.v1.ComplaintService"),
+        ("routing", "ombuds.v1.RoutingService"),
+        ("sla-watchdog", "ombuds.v1.SlaService"),
+        ("notification", "ombuds.v1.NotificationService"),
+        ("analytics", "ombuds.v1.AnalyticsService"),
+    ] {
+        let channel = tonic::transport::Channel::from_shared(p.grpc[svc].clone())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+        let mut health = HealthClient::new(channel.clone());
+        let status = health
+            .check(HealthCheckRequest {
+                service: name.into(),
+            })
+            .await
+            .expect("health check")
+            .into_inner();
+        assert_eq!(status.status(), ServingStatus::Serving, "{svc}");
+        let mut reflection = ServerReflectionClient::new(channel);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut answers = reflection
+            .server_reflection_info(futures::stream::iter(vec![request]))
+            .await
+            .expect("reflection")
+            .into_inner();
+        let answer = answers
+            .message()
+            .await
+            .expect("answer")
+            .expect("one answer");
+        let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+            panic!("{svc}: unexpected reflection answer {answer:?}");
+        };
+        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        assert!(names.iter().any(|n| n == name), "{svc}: {names:?}");
+        assert!(
+            names.iter().any(|n| n == "grpc.health.v1.Health"),
+            "{svc}: {names:?}"
+        );
+        // Prometheus metrics are there too.
+        let metrics = reqwest::get(format!("{}/metrics", p.http[svc]))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        assert!(metrics.contains("ombuds_"), "{svc}: {metrics}");
+    }
+    p.stop().await;
+}

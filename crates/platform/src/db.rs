@@ -10,7 +10,8 @@ use std::{path::Path, time::Duration};
 
 use sea_orm::{
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
-    ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr,
+    TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -54,12 +55,25 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Database::connect(opts).await
 }
 
-/// Connects and applies every pending migration of `M`.
+/// Connects and applies every pending migration of `M`. On PostgreSQL the migrations
+/// run in one transaction holding an advisory lock, so replicas starting together
+/// migrate one after the other instead of colliding on the catalog.
 pub async fn connect_and_migrate<M: MigratorTrait>(url: &str) -> Result<DatabaseConnection, DbErr> {
     let db = connect(url).await?;
-    M::up(&db, None).await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        let txn = db.begin().await?;
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            .await?;
+        M::up(&txn, None).await?;
+        txn.commit().await?;
+    } else {
+        M::up(&db, None).await?;
+    }
     Ok(db)
 }
+
+/// The advisory lock key held while migrating ("OMBUDS" in ASCII).
+const MIGRATION_LOCK: i64 = 0x4F4D_4255_4453;
 
 fn sqlite_path(url: &str) -> Option<&Path> {
     let rest = url

@@ -223,3 +223,20 @@ async fn consumer_dead_letters_poison_and_exhausted_messages() {
     db.close().await.expect("close");
     tdb.drop_pg().await;
 }
+
+#[tokio::test]
+async fn replicas_migrating_together_do_not_collide() {
+    let tdb = TestDatabase::new("migrate").await;
+    let runs = (0..4).map(|_| {
+        let url = tdb.url.clone();
+        tokio::spawn(async move {
+            ombuds_platform::db::connect_and_migrate::<Migrator>(&url)
+                .await
+                .map(drop)
+        })
+    });
+    for r in futures::future::join_all(runs).await {
+        r.expect("task").expect("migration");
+    }
+    tdb.drop_pg().await;
+}
