@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{
     self,
-    stream::{Config as StreamConfig, RetentionPolicy, StorageType},
+    stream::{Config as StreamConfig, DiscardPolicy, RetentionPolicy, StorageType},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -68,16 +68,26 @@ pub async fn provision(js: &jetstream::Context) -> anyhow::Result<()> {
 }
 
 /// The `ANALYTICS` key-value bucket holding the latest snapshot of each live view.
+///
+/// The bucket's stream is created directly, in the layout async-nats' key-value store
+/// uses (`KV_<bucket>`, subjects `$KV.<bucket>.>`), because `create_key_value` first
+/// asks for account information in a form nats-server 2.9 does not answer.
 pub async fn analytics_bucket(js: &jetstream::Context) -> anyhow::Result<jetstream::kv::Store> {
-    if let Ok(kv) = js.get_key_value("ANALYTICS").await {
-        return Ok(kv);
-    }
-    js.create_key_value(jetstream::kv::Config {
-        bucket: "ANALYTICS".into(),
-        history: 1,
+    js.get_or_create_stream(StreamConfig {
+        name: "KV_ANALYTICS".into(),
+        subjects: vec!["$KV.ANALYTICS.>".into()],
+        max_messages_per_subject: 1,
         storage: StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: DiscardPolicy::New,
+        num_replicas: 1,
         ..Default::default()
     })
     .await
-    .map_err(|e| anyhow::anyhow!("creating KV bucket ANALYTICS: {e}"))
+    .map_err(|e| anyhow::anyhow!("creating KV bucket ANALYTICS: {e}"))?;
+    js.get_key_value("ANALYTICS")
+        .await
+        .map_err(|e| anyhow::anyhow!("opening KV bucket ANALYTICS: {e}"))
 }

@@ -1,0 +1,67 @@
+//! `ombuds.v1.RoutingService` (proto/ombuds/v1/routing.proto): where a complaint was
+//! routed and by which rule, and the rules in force.
+
+use std::sync::Arc;
+
+use ombuds_platform::time::to_timestamp;
+use ombuds_proto::v1::{self, routing_service_server::RoutingService};
+use sea_orm::EntityTrait;
+use tonic::{Request, Response, Status};
+
+use crate::{entity::assignment, rules::DEFAULT_RULE, State};
+
+/// The gRPC face of the routing service.
+pub struct GrpcApi {
+    pub state: Arc<State>,
+}
+
+#[tonic::async_trait]
+impl RoutingService for GrpcApi {
+    async fn get_assignment(
+        &self,
+        request: Request<v1::GetAssignmentRequest>,
+    ) -> Result<Response<v1::Assignment>, Status> {
+        let id = request.into_inner().complaint_id.trim().to_owned();
+        if id.is_empty() {
+            return Err(Status::invalid_argument("complaint_id is empty"));
+        }
+        let row = assignment::Entity::find_by_id(id.clone())
+            .one(&self.state.db)
+            .await
+            .map_err(ombuds_platform::grpc::internal)?
+            .ok_or_else(|| Status::not_found(format!("no assignment for complaint {id}")))?;
+        Ok(Response::new(v1::Assignment {
+            complaint_id: row.complaint_id,
+            ticket_no: row.ticket_no,
+            department: row.department,
+            queue: row.queue,
+            assignee: row.assignee,
+            rule: row.rule,
+            assigned_at: Some(to_timestamp(row.assigned_at)),
+        }))
+    }
+
+    async fn list_rules(
+        &self,
+        _request: Request<v1::ListRulesRequest>,
+    ) -> Result<Response<v1::ListRulesResponse>, Status> {
+        let rules = &self.state.rules;
+        let mut out: Vec<v1::Rule> = rules
+            .rules()
+            .iter()
+            .map(|r| v1::Rule {
+                name: r.name.clone(),
+                kind: r.kind.as_str().to_owned(),
+                r#match: r.matches.clone(),
+                department: r.department.clone(),
+            })
+            .collect();
+        out.push(v1::Rule {
+            name: DEFAULT_RULE.to_owned(),
+            kind: "default".to_owned(),
+            r#match: Vec::new(),
+            department: rules.default_department().to_owned(),
+        });
+        Ok(Response::new(v1::ListRulesResponse { rules: out }))
+    }
+}
