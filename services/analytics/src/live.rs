@@ -7,7 +7,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use async_nats::jetstream::{self, kv};
+use async_nats::jetstream::kv;
 use prometheus_client::metrics::counter::Counter;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
