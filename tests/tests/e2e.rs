@@ -186,7 +186,7 @@ async fn complaints_travel_through_every_service() {
     let js = p.jetstream().await;
     js.publish(
         "intake.app",
-        json!({"external_id": "app-7", "customer": {"account_id": "ACC-7"}, "body": "App crashes on login", "category": "product"})
+        json!({"external_id": "app-7", "customer": {"account_id": "ACC-7", "phone": "+86 136 1234 5678"}, "body": "App crashes on login", "category": "product"})
             .to_string()
             .into(),
     )
@@ -358,6 +358,7 @@ async fn complaints_travel_through_every_service() {
     for secret in [
         "13912345678",
         "13712345678",
+        "13612345678",
         "wang.wu@example.com",
         "li.si@example.com",
         "王五",

@@ -23,14 +23,16 @@ pub const SERVICES: [&str; 5] = [
     "analytics",
 ];
 
+/// Fields drop in order: the services stop (and print their logs if the test failed)
+/// before NATS stops and the temporary folder goes.
 pub struct Platform {
-    pub nats: NatsServer,
-    pub dir: tempfile::TempDir,
     pub procs: BTreeMap<&'static str, ServiceProcess>,
     pub http: BTreeMap<&'static str, String>,
     pub grpc: BTreeMap<&'static str, String>,
     pub dbs: Vec<TestDatabase>,
     pub notify_file: std::path::PathBuf,
+    pub nats: NatsServer,
+    pub dir: tempfile::TempDir,
 }
 
 impl Platform {
