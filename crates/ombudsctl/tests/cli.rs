@@ -1,0 +1,369 @@
+//! Runs the real `ombudsctl` binary against stand-in gRPC servers (intake's
+//! ComplaintService, the SLA watchdog's SlaService and analytics' AnalyticsService)
+//! on free ports: what reaches the server, what the operator sees on standard output
+//! and standard error, and the exit code.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use ombuds_proto::v1::{
+    self,
+    analytics_service_server::{AnalyticsService, AnalyticsServiceServer},
+    complaint_service_server::{ComplaintService, ComplaintServiceServer},
+    get_complaint_request::Key,
+    sla_service_server::{SlaService, SlaServiceServer},
+};
+use prost_types::Timestamp;
+use tonic::{transport::server::TcpIncoming, Request, Response, Status};
+
+/// 2026-11-22T08:00:00Z
+const T0: i64 = 1_795_334_400;
+
+#[derive(Default, Clone)]
+struct Fake {
+    submitted: Arc<Mutex<Vec<v1::SubmitRequest>>>,
+    listed: Arc<Mutex<Vec<v1::ListComplaintsRequest>>>,
+}
+
+fn complaint() -> v1::Complaint {
+    v1::Complaint {
+        complaint_id: "0193a3c2-7b1e-7c3d-9f00-123456789abc".into(),
+        ticket_no: "TS-20261122-0001".into(),
+        status: "received".into(),
+        channel: "web_form".into(),
+        kind: "complaint".into(),
+        priority: 3,
+        sla: vec![v1::SlaClockView {
+            target: "acknowledgement".into(),
+            deadline: Some(Timestamp {
+                seconds: T0,
+                nanos: 0,
+            }),
+            state: "met".into(),
+        }],
+        customer: Some(v1::CustomerRef {
+            customer_id: "c-1".into(),
+            name_masked: "D***".into(),
+            ..Default::default()
+        }),
+        received_at: Some(Timestamp {
+            seconds: T0 - 60,
+            nanos: 0,
+        }),
+        entry_lag_ms: 40,
+        ..Default::default()
+    }
+}
+
+#[tonic::async_trait]
+impl ComplaintService for Fake {
+    async fn submit(
+        &self,
+        request: Request<v1::SubmitRequest>,
+    ) -> Result<Response<v1::SubmitResponse>, Status> {
+        let req = request.into_inner();
+        let created = req
+            .contact
+            .as_ref()
+            .is_none_or(|c| c.external_id != "seen-before");
+        self.submitted.lock().expect("lock").push(req);
+        Ok(Response::new(v1::SubmitResponse {
+            ticket_no: "TS-20261122-0001".into(),
+            complaint_id: "0193a3c2-7b1e-7c3d-9f00-123456789abc".into(),
+            status: "received".into(),
+            created,
+        }))
+    }
+
+    async fn get(
+        &self,
+        request: Request<v1::GetComplaintRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        match request.into_inner().key {
+            Some(Key::TicketNo(t)) if t == "TS-20261122-0001" => Ok(Response::new(complaint())),
+            Some(Key::ComplaintId(id)) if id == "0193a3c2-7b1e-7c3d-9f00-123456789abc" => {
+                Ok(Response::new(complaint()))
+            }
+            Some(Key::TicketNo(t)) => {
+                Err(Status::not_found(format!("no complaint with ticket {t}")))
+            }
+            Some(Key::ComplaintId(id)) => {
+                Err(Status::not_found(format!("no complaint with id {id}")))
+            }
+            None => Err(Status::invalid_argument(
+                "ticket_no or complaint_id is required",
+            )),
+        }
+    }
+
+    async fn list(
+        &self,
+        request: Request<v1::ListComplaintsRequest>,
+    ) -> Result<Response<v1::ListComplaintsResponse>, Status> {
+        self.listed.lock().expect("lock").push(request.into_inner());
+        Ok(Response::new(v1::ListComplaintsResponse {
+            complaints: vec![complaint()],
+            next_page_token: "next-1".into(),
+        }))
+    }
+
+    async fn get_customer_contact(
+        &self,
+        _request: Request<v1::GetCustomerContactRequest>,
+    ) -> Result<Response<v1::CustomerContact>, Status> {
+        Err(Status::permission_denied("not for the CLI"))
+    }
+}
+
+#[tonic::async_trait]
+impl SlaService for Fake {
+    async fn list_clocks(
+        &self,
+        request: Request<v1::ListClocksRequest>,
+    ) -> Result<Response<v1::ListClocksResponse>, Status> {
+        let req = request.into_inner();
+        if req.ticket_no != "TS-20261122-0001" {
+            return Ok(Response::new(v1::ListClocksResponse::default()));
+        }
+        Ok(Response::new(v1::ListClocksResponse {
+            clocks: vec![v1::Clock {
+                clock_id: "k-1".into(),
+                complaint_id: "0193a3c2-7b1e-7c3d-9f00-123456789abc".into(),
+                ticket_no: req.ticket_no,
+                target: "resolution".into(),
+                policy: "mobile-operator".into(),
+                state: "met".into(),
+                started_at: Some(Timestamp {
+                    seconds: T0 - 3600,
+                    nanos: 0,
+                }),
+                deadline: Some(Timestamp {
+                    seconds: T0,
+                    nanos: 0,
+                }),
+                ended_at: Some(Timestamp {
+                    seconds: T0 - 60,
+                    nanos: 0,
+                }),
+            }],
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl AnalyticsService for Fake {
+    async fn get_counts(
+        &self,
+        _request: Request<v1::GetCountsRequest>,
+    ) -> Result<Response<v1::Counts>, Status> {
+        Ok(Response::new(v1::Counts {
+            complaints: 3,
+            by_channel: [("web_form".to_owned(), 2), ("email".to_owned(), 1)].into(),
+            sla_started: 3,
+            sla_met: 1,
+            ..Default::default()
+        }))
+    }
+}
+
+/// Serves all three stand-ins on one free port.
+async fn serve(fake: Fake) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a free port");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(ComplaintServiceServer::new(fake.clone()))
+            .add_service(SlaServiceServer::new(fake.clone()))
+            .add_service(AnalyticsServiceServer::new(fake))
+            .serve_with_incoming(TcpIncoming::from(listener)),
+    );
+    addr
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn ombudsctl(addr: SocketAddr, args: &[&str]) -> Run {
+    let url = format!("http://{addr}");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ombudsctl"))
+        .args(["--intake", &url, "--sla", &url, "--analytics", &url])
+        .args(args)
+        .env_remove("OMBUDS_ROUTING_GRPC_URL")
+        .env_remove("OMBUDS_NOTIFICATION_GRPC_URL")
+        .output()
+        .await
+        .expect("run ombudsctl");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn submit_prints_the_ticket_and_sends_the_contact() {
+    let fake = Fake::default();
+    let addr = serve(fake.clone()).await;
+    let r = ombudsctl(
+        addr,
+        &[
+            "submit",
+            "--channel",
+            "web_form",
+            "--body",
+            "My bill is wrong",
+            "--email",
+            "d@example.com",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "TS-20261122-0001\n", "")
+    );
+    let sent = fake.submitted.lock().expect("lock").clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].channel, "web_form");
+    let contact = sent[0].contact.clone().expect("contact");
+    assert!(
+        contact.external_id.starts_with("cli-"),
+        "{}",
+        contact.external_id
+    );
+    assert_eq!(contact.body, "My bill is wrong");
+    assert_eq!(contact.customer.expect("customer").email, "d@example.com");
+
+    let r = ombudsctl(
+        addr,
+        &[
+            "submit",
+            "--channel",
+            "web_form",
+            "--body",
+            "again",
+            "--external-id",
+            "seen-before",
+        ],
+    )
+    .await;
+    assert_eq!(r.stdout, "TS-20261122-0001 (already recorded)\n");
+}
+
+#[tokio::test]
+async fn get_by_ticket_or_id_and_not_found_is_one_line() {
+    let addr = serve(Fake::default()).await;
+    let r = ombudsctl(addr, &["get", "TS-20261122-0001"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("ticket        TS-20261122-0001\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("  acknowledgement  met    2026-11-22T08:00:00Z\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("entry lag     40ms\n"), "{}", r.stdout);
+
+    let r = ombudsctl(
+        addr,
+        &["get", "0193a3c2-7b1e-7c3d-9f00-123456789abc", "--json"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON output");
+    assert_eq!(j["ticket_no"], "TS-20261122-0001");
+    assert_eq!(j["received_at"], "2026-11-22T07:59:00Z");
+
+    let r = ombudsctl(addr, &["get", "TS-404"]).await;
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stdout, "");
+    assert_eq!(
+        r.stderr,
+        "error: NOT_FOUND: no complaint with ticket TS-404\n"
+    );
+}
+
+#[tokio::test]
+async fn list_passes_filters_and_prints_the_next_page_token() {
+    let fake = Fake::default();
+    let addr = serve(fake.clone()).await;
+    let r = ombudsctl(
+        addr,
+        &[
+            "list",
+            "--status",
+            "received",
+            "--limit",
+            "10",
+            "--page-token",
+            "p",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("TICKET "), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("TS-20261122-0001  received  web_form"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.ends_with("next page: --page-token next-1\n"),
+        "{}",
+        r.stdout
+    );
+    let req = fake.listed.lock().expect("lock")[0].clone();
+    assert_eq!(
+        (req.status.as_str(), req.page_size, req.page_token.as_str()),
+        ("received", 10, "p")
+    );
+}
+
+#[tokio::test]
+async fn stats_and_sla_show() {
+    let addr = serve(Fake::default()).await;
+    let r = ombudsctl(addr, &["stats"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("complaints  3\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("web_form  2\n"), "{}", r.stdout);
+
+    let r = ombudsctl(addr, &["sla", "show", "TS-20261122-0001"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("resolution  met    mobile-operator  2026-11-22T07:00:00Z  2026-11-22T08:00:00Z  2026-11-22T07:59:00Z\n"),
+        "{}",
+        r.stdout
+    );
+    let r = ombudsctl(addr, &["sla", "show", "TS-0", "--json"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "{\n  \"clocks\": []\n}\n");
+}
+
+#[tokio::test]
+async fn an_unreachable_service_names_its_url() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let r = ombudsctl(addr, &["stats"]).await;
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .starts_with(&format!("error: cannot reach analytics at http://{addr}: ")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+}
