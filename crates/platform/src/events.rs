@@ -62,6 +62,7 @@ event!(ComplaintReceived, "complaint.received");
 event!(ComplaintStatusChanged, "complaint.status_changed");
 event!(ComplaintAssigned, "routing.assigned");
 event!(SlaClockStarted, "sla.started");
+event!(SlaClockWarning, "sla.warning");
 event!(SlaClockBreached, "sla.breached");
 event!(SlaClockMet, "sla.met");
 event!(NotificationSent, "notification.sent");

@@ -11,6 +11,7 @@ pub mod clocks;
 pub mod entity;
 pub mod grpc;
 pub mod migration;
+pub mod policy;
 pub mod timer;
 
 use std::{sync::Arc, time::Duration};

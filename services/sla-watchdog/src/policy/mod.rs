@@ -1,0 +1,1 @@
+//! SLA policies and policy packs (being written).
