@@ -108,6 +108,10 @@ pub enum Command {
     Sla(SlaCommand),
     /// Check that every service's gRPC port answers.
     Ping,
+    /// The lifecycle (agents): ack, note, reply, await, responded, resolve, close,
+    /// reopen, satisfaction.
+    #[command(flatten)]
+    Lifecycle(crate::lifecycle::LifecycleCommand),
 }
 
 #[derive(Debug, Args)]

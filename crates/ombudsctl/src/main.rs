@@ -10,6 +10,7 @@
 mod cli;
 mod client;
 mod commands;
+mod lifecycle;
 mod render;
 
 use std::{io::Write, process::ExitCode};

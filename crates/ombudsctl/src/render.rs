@@ -621,6 +621,7 @@ mod tests {
             recorded_at: Some(ts(T0 - 119, 500_000_000)),
             version: 3,
             entry_lag_ms: 1500,
+            ..Default::default()
         }
     }
 
@@ -752,6 +753,7 @@ mod tests {
                 started_at: Some(ts(T0 - 3600, 0)),
                 deadline: Some(ts(T0 - 60, 0)),
                 ended_at: None,
+                ..Default::default()
             }],
         };
         let text = clocks_text(&r, now());

@@ -25,6 +25,7 @@ const T0: i64 = 1_795_334_400;
 struct Fake {
     submitted: Arc<Mutex<Vec<v1::SubmitRequest>>>,
     listed: Arc<Mutex<Vec<v1::ListComplaintsRequest>>>,
+    acted: Arc<Mutex<Vec<String>>>,
 }
 
 fn complaint() -> v1::Complaint {
@@ -115,6 +116,162 @@ impl ComplaintService for Fake {
     ) -> Result<Response<v1::CustomerContact>, Status> {
         Err(Status::permission_denied("not for the CLI"))
     }
+
+    async fn acknowledge(
+        &self,
+        request: Request<v1::AcknowledgeRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        self.act(
+            "ack",
+            &r.ticket_no,
+            r.expected_version,
+            &r.actor,
+            "in_progress",
+        )
+    }
+
+    async fn add_note(
+        &self,
+        request: Request<v1::AddNoteRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        self.act(
+            "note",
+            &r.ticket_no,
+            r.expected_version,
+            &r.actor,
+            "in_progress",
+        )
+    }
+
+    async fn reply(
+        &self,
+        request: Request<v1::ReplyRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        self.act(
+            "reply",
+            &r.ticket_no,
+            r.expected_version,
+            &r.actor,
+            "in_progress",
+        )
+    }
+
+    async fn set_awaiting_customer(
+        &self,
+        request: Request<v1::SetAwaitingCustomerRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        self.act(
+            "await",
+            &r.ticket_no,
+            r.expected_version,
+            &r.actor,
+            "awaiting_customer",
+        )
+    }
+
+    async fn customer_responded(
+        &self,
+        request: Request<v1::CustomerRespondedRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        self.act(
+            "responded",
+            &r.ticket_no,
+            r.expected_version,
+            &r.actor,
+            "in_progress",
+        )
+    }
+
+    async fn resolve(
+        &self,
+        request: Request<v1::ResolveRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        self.act(
+            &format!(
+                "resolve {}|{}|{}|{}",
+                r.result, r.cause, r.measures, r.first_contact
+            ),
+            &r.ticket_no,
+            r.expected_version,
+            &r.actor,
+            "resolved",
+        )
+    }
+
+    async fn close(
+        &self,
+        request: Request<v1::CloseRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        self.act(
+            "close",
+            &r.ticket_no,
+            r.expected_version,
+            &r.actor,
+            "closed",
+        )
+    }
+
+    async fn reopen(
+        &self,
+        request: Request<v1::ReopenRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        self.act(
+            "reopen",
+            &r.ticket_no,
+            r.expected_version,
+            &r.actor,
+            "reopened",
+        )
+    }
+
+    async fn record_satisfaction(
+        &self,
+        request: Request<v1::RecordSatisfactionRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        self.act(
+            &format!("satisfaction {} {}", r.score, r.comment),
+            &r.ticket_no,
+            r.expected_version,
+            &r.actor,
+            "resolved",
+        )
+    }
+}
+
+impl Fake {
+    /// A lifecycle call: recorded; version 5 is the only current one.
+    fn act(
+        &self,
+        what: &str,
+        ticket: &str,
+        expected_version: u64,
+        actor: &str,
+        status: &str,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        self.acted
+            .lock()
+            .expect("lock")
+            .push(format!("{what} {ticket} v{expected_version} by {actor}"));
+        if expected_version != 0 && expected_version != 5 {
+            return Err(Status::aborted(format!(
+                "version conflict: the complaint is at version 5, you sent {expected_version}"
+            )));
+        }
+        Ok(Response::new(v1::Complaint {
+            status: status.into(),
+            version: 6,
+            ..complaint()
+        }))
+    }
 }
 
 #[tonic::async_trait]
@@ -147,6 +304,7 @@ impl SlaService for Fake {
                     seconds: T0 - 60,
                     nanos: 0,
                 }),
+                ..Default::default()
             }],
         }))
     }
@@ -366,4 +524,111 @@ async fn an_unreachable_service_names_its_url() {
     );
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+}
+
+#[tokio::test]
+async fn lifecycle_commands_print_the_new_status_and_version() {
+    let fake = Fake::default();
+    let addr = serve(fake.clone()).await;
+    let r = ombudsctl(
+        addr,
+        &[
+            "ack",
+            "TS-20261122-0001",
+            "--actor",
+            "agent-7",
+            "--expected-version",
+            "5",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "TS-20261122-0001  in_progress  version 6\n", "")
+    );
+    let r = ombudsctl(
+        addr,
+        &[
+            "resolve",
+            "TS-20261122-0001",
+            "--actor",
+            "agent-7",
+            "--result",
+            "refunded",
+            "--cause",
+            "double charge",
+            "--measures",
+            "batch guard",
+            "--first-contact",
+        ],
+    )
+    .await;
+    assert_eq!(
+        r.stdout, "TS-20261122-0001  resolved  version 6\n",
+        "{}",
+        r.stderr
+    );
+    let r = ombudsctl(
+        addr,
+        &[
+            "satisfaction",
+            "TS-20261122-0001",
+            "--actor",
+            "a",
+            "--score",
+            "2",
+            "--comment",
+            "slow",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = ombudsctl(
+        addr,
+        &["close", "TS-20261122-0001", "--actor", "a", "--json"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON output");
+    assert_eq!(
+        (j["status"].as_str(), j["version"].as_u64()),
+        (Some("closed"), Some(6))
+    );
+
+    // A stale version: one line on standard error, exit code 1.
+    let r = ombudsctl(
+        addr,
+        &[
+            "reopen",
+            "TS-20261122-0001",
+            "--actor",
+            "a",
+            "--reason",
+            "unhappy",
+            "--expected-version",
+            "4",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stdout, "");
+    assert_eq!(
+        r.stderr,
+        "error: ABORTED: version conflict: the complaint is at version 5, you sent 4\n"
+    );
+    // Out-of-range scores never reach the service.
+    let r = ombudsctl(addr, &["satisfaction", "TS-20261122-0001", "--score", "6"]).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+
+    let acted = fake.acted.lock().expect("lock").clone();
+    assert_eq!(
+        acted,
+        vec![
+            "ack TS-20261122-0001 v5 by agent-7",
+            "resolve refunded|double charge|batch guard|true TS-20261122-0001 v0 by agent-7",
+            "satisfaction 2 slow TS-20261122-0001 v0 by a",
+            "close TS-20261122-0001 v0 by a",
+            "reopen TS-20261122-0001 v4 by a",
+        ]
+    );
 }

@@ -10,8 +10,7 @@ use std::{path::Path, time::Duration};
 
 use sea_orm::{
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, SqlErr, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -55,21 +54,53 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Database::connect(opts).await
 }
 
-/// Connects and applies every pending migration of `M`. On PostgreSQL the migrations
-/// run in one transaction holding an advisory lock, so replicas starting together
-/// migrate one after the other instead of colliding on the catalog.
+/// Connects and applies every pending migration of `M`, in one transaction that first
+/// takes a lock (an advisory lock on PostgreSQL, the write lock on SQLite), so replicas
+/// starting together migrate one after the other instead of colliding.
 pub async fn connect_and_migrate<M: MigratorTrait>(url: &str) -> Result<DatabaseConnection, DbErr> {
-    let db = connect(url).await?;
-    if db.get_database_backend() == DbBackend::Postgres {
+    if !is_sqlite(url) {
+        let db = connect(url).await?;
         let txn = db.begin().await?;
         txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
             .await?;
         M::up(&txn, None).await?;
         txn.commit().await?;
-    } else {
-        M::up(&db, None).await?;
+        return Ok(db);
     }
+    // Another process may be opening or migrating the same file: SQLite then answers
+    // "database is locked" at once for some steps (switching to WAL, upgrading a read
+    // to a write), so those are retried for a while.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match migrate_sqlite::<M>(url).await {
+            Ok(db) => return Ok(db),
+            Err(e) if attempt < 100 && is_locked(&e) => {
+                tokio::time::sleep(Duration::from_millis(20 + 10 * attempt.min(20))).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn migrate_sqlite<M: MigratorTrait>(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let db = connect(url).await?;
+    // Take the write lock first, then migrate inside that transaction.
+    let txn = db.begin().await?;
+    txn.execute_unprepared(
+        "CREATE TABLE IF NOT EXISTS ombuds_migration_lock (id INTEGER PRIMARY KEY)",
+    )
+    .await?;
+    txn.execute_unprepared("DELETE FROM ombuds_migration_lock")
+        .await?;
+    M::up(&txn, None).await?;
+    txn.commit().await?;
     Ok(db)
+}
+
+fn is_locked(e: &DbErr) -> bool {
+    let text = e.to_string();
+    text.contains("database is locked") || text.contains("database table is locked")
 }
 
 /// The advisory lock key held while migrating ("OMBUDS" in ASCII).

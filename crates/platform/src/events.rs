@@ -60,6 +60,9 @@ macro_rules! event {
 
 event!(ComplaintReceived, "complaint.received");
 event!(ComplaintStatusChanged, "complaint.status_changed");
+event!(ComplaintMessageAdded, "complaint.message_added");
+event!(ComplaintResolved, "complaint.resolved");
+event!(SatisfactionRecorded, "complaint.satisfaction_recorded");
 event!(ComplaintAssigned, "routing.assigned");
 event!(SlaClockStarted, "sla.started");
 event!(SlaClockWarning, "sla.warning");

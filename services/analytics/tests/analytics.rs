@@ -65,7 +65,7 @@ impl Complaint {
             meta: self.meta(version),
             from_status: from.into(),
             to_status: to.into(),
-            reason: String::new(),
+            ..Default::default()
         }
     }
 

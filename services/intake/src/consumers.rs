@@ -4,7 +4,8 @@
 //!   the subject's last token; the payload is a `v1::ContactSubmitted` (protobuf) or the
 //!   HTTP contract's JSON body. Undecodable or invalid contacts go to
 //!   `dlq.intake.decode` / `dlq.intake.invalid` with the reason.
-//! - `intake-routing` on `routing.assigned`: the department.
+//! - `intake-routing` on `routing.assigned`: the department and assignee; a received or
+//!   triaged complaint moves to `assigned` ([`crate::lifecycle`]).
 //! - `intake-sla` on `sla.>`: the clocks' deadlines and states.
 
 use std::sync::Arc;
@@ -95,10 +96,17 @@ async fn on_assigned(st: &State, d: Delivery) -> Outcome {
         Err(e) => return e.into(),
     };
     match store::apply_assignment(&txn, &ev).await {
-        Ok(true) => {}
-        Ok(false) => {
+        Ok(store::Assignment::Applied) => {}
+        Ok(store::Assignment::UnknownComplaint) => {
             let _ = txn.rollback().await;
             return Outcome::retry(format!("complaint {} is not known here", meta.complaint_id));
+        }
+        Ok(store::Assignment::Raced) => {
+            let _ = txn.rollback().await;
+            return Outcome::retry(format!(
+                "complaint {} changed while the assignment was applied",
+                meta.complaint_id
+            ));
         }
         Err(e) => return e.into(),
     }

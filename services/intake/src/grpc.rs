@@ -1,5 +1,9 @@
-//! `ComplaintService` over gRPC: Submit, Get, List, and GetCustomerContact (the only
-//! way another service — notification — learns a customer's real address).
+//! `ComplaintService` over gRPC: Submit, Get, List, GetCustomerContact (the only
+//! way another service — notification — learns a customer's real address), and the
+//! agents' lifecycle actions (Acknowledge … RecordSatisfaction), each parsed into an
+//! [`actions::Request`] and applied by [`State::act`]. Errors map to gRPC codes once,
+//! in [`action_status`]: bad input INVALID_ARGUMENT, an illegal transition
+//! FAILED_PRECONDITION, a stale `expected_version` ABORTED.
 
 use std::sync::Arc;
 
@@ -8,6 +12,7 @@ use ombuds_proto::v1::{self, complaint_service_server::ComplaintService};
 use tonic::{Request, Response, Status};
 
 use crate::{
+    actions::{self, body_field, reason_field, score_field, ActionError, Command},
     contact,
     store::{self, customer_ref, Full, Key, ListFilter},
     State,
@@ -47,6 +52,77 @@ pub fn to_proto(f: &Full) -> v1::Complaint {
         recorded_at: Some(time::to_timestamp(c.recorded_at)),
         version: c.version.max(0) as u64,
         entry_lag_ms: c.recorded_at - c.received_at,
+        messages: f
+            .messages
+            .iter()
+            .map(|m| v1::ComplaintMessage {
+                message_id: m.message_id.clone(),
+                kind: m.kind.clone(),
+                author: m.author.clone(),
+                visible: m.visible,
+                text: m.body.clone(),
+                created_at: Some(time::to_timestamp(m.created_at)),
+            })
+            .collect(),
+        history: f
+            .history
+            .iter()
+            .map(|h| v1::HistoryEntry {
+                version: h.version.max(0) as u64,
+                from_status: h.from_status.clone(),
+                to_status: h.to_status.clone(),
+                action: h.action.clone(),
+                actor: h.actor.clone(),
+                reason: h.reason.clone(),
+                at: Some(time::to_timestamp(h.at)),
+            })
+            .collect(),
+        resolution: (c.resolved_at > 0).then(|| v1::Resolution {
+            result: c.resolution_result.clone(),
+            cause: c.resolution_cause.clone(),
+            measures: c.resolution_measures.clone(),
+            first_contact: c.first_contact,
+            resolved_at: Some(time::to_timestamp(c.resolved_at)),
+            resolved_by: c.resolved_by.clone(),
+        }),
+        satisfaction: (c.satisfaction_score > 0).then(|| v1::Satisfaction {
+            score: c.satisfaction_score.max(0) as u32,
+            comment: c.satisfaction_comment.clone(),
+            recorded_at: Some(time::to_timestamp(c.satisfaction_at)),
+            unsatisfied: c.satisfaction_score <= i32::from(actions::UNSATISFIED_AT_OR_BELOW),
+        }),
+        first_reply_at: (c.first_reply_at > 0).then(|| time::to_timestamp(c.first_reply_at)),
+    }
+}
+
+/// The one place lifecycle errors become gRPC statuses.
+pub fn action_status(e: ActionError) -> Status {
+    match e {
+        ActionError::Invalid(e) => Status::invalid_argument(e.to_string()),
+        ActionError::NotFound(what) => Status::not_found(format!("no complaint with {what}")),
+        e @ ActionError::Conflict { .. } => Status::aborted(e.to_string()),
+        ActionError::Refused(r) => Status::failed_precondition(r.to_string()),
+        ActionError::Store(e) => internal(e),
+    }
+}
+
+impl Api {
+    /// Validates the shared fields, applies the command, answers the complaint.
+    async fn act(
+        &self,
+        ticket_no: &str,
+        complaint_id: &str,
+        expected_version: u64,
+        actor: &str,
+        command: Result<Command, contact::FieldError>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let req = command
+            .and_then(|cmd| {
+                actions::Request::new(ticket_no, complaint_id, expected_version, actor, cmd)
+            })
+            .map_err(invalid)?;
+        let full = self.state.act(&req).await.map_err(action_status)?;
+        Ok(Response::new(to_proto(&full)))
     }
 }
 
@@ -151,5 +227,162 @@ impl ComplaintService for Api {
             channel: f.complaint.channel,
             ticket_no: f.complaint.ticket_no,
         }))
+    }
+
+    async fn acknowledge(
+        &self,
+        request: Request<v1::AcknowledgeRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        self.act(
+            &r.ticket_no,
+            &r.complaint_id,
+            r.expected_version,
+            &r.actor,
+            Ok(Command::Acknowledge),
+        )
+        .await
+    }
+
+    async fn add_note(
+        &self,
+        request: Request<v1::AddNoteRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        let cmd = body_field("text", &r.text, true).map(|text| Command::AddNote { text });
+        self.act(
+            &r.ticket_no,
+            &r.complaint_id,
+            r.expected_version,
+            &r.actor,
+            cmd,
+        )
+        .await
+    }
+
+    async fn reply(
+        &self,
+        request: Request<v1::ReplyRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        let cmd = body_field("text", &r.text, true).map(|text| Command::Reply { text });
+        self.act(
+            &r.ticket_no,
+            &r.complaint_id,
+            r.expected_version,
+            &r.actor,
+            cmd,
+        )
+        .await
+    }
+
+    async fn set_awaiting_customer(
+        &self,
+        request: Request<v1::SetAwaitingCustomerRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        let cmd = reason_field("reason", &r.reason, true)
+            .map(|reason| Command::SetAwaitingCustomer { reason });
+        self.act(
+            &r.ticket_no,
+            &r.complaint_id,
+            r.expected_version,
+            &r.actor,
+            cmd,
+        )
+        .await
+    }
+
+    async fn customer_responded(
+        &self,
+        request: Request<v1::CustomerRespondedRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        let cmd =
+            body_field("text", &r.text, false).map(|text| Command::CustomerResponded { text });
+        self.act(
+            &r.ticket_no,
+            &r.complaint_id,
+            r.expected_version,
+            &r.actor,
+            cmd,
+        )
+        .await
+    }
+
+    async fn resolve(
+        &self,
+        request: Request<v1::ResolveRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        let cmd = (|| {
+            Ok(Command::Resolve {
+                result: body_field("result", &r.result, true)?,
+                cause: body_field("cause", &r.cause, false)?,
+                measures: body_field("measures", &r.measures, false)?,
+                first_contact: r.first_contact,
+            })
+        })();
+        self.act(
+            &r.ticket_no,
+            &r.complaint_id,
+            r.expected_version,
+            &r.actor,
+            cmd,
+        )
+        .await
+    }
+
+    async fn close(
+        &self,
+        request: Request<v1::CloseRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        let cmd = reason_field("reason", &r.reason, false).map(|reason| Command::Close { reason });
+        self.act(
+            &r.ticket_no,
+            &r.complaint_id,
+            r.expected_version,
+            &r.actor,
+            cmd,
+        )
+        .await
+    }
+
+    async fn reopen(
+        &self,
+        request: Request<v1::ReopenRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        let cmd = reason_field("reason", &r.reason, true).map(|reason| Command::Reopen { reason });
+        self.act(
+            &r.ticket_no,
+            &r.complaint_id,
+            r.expected_version,
+            &r.actor,
+            cmd,
+        )
+        .await
+    }
+
+    async fn record_satisfaction(
+        &self,
+        request: Request<v1::RecordSatisfactionRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let r = request.into_inner();
+        let cmd = (|| {
+            Ok(Command::RecordSatisfaction {
+                score: score_field(r.score)?,
+                comment: body_field("comment", &r.comment, false)?,
+            })
+        })();
+        self.act(
+            &r.ticket_no,
+            &r.complaint_id,
+            r.expected_version,
+            &r.actor,
+            cmd,
+        )
+        .await
     }
 }

@@ -1,5 +1,6 @@
 //! Intake's public HTTP contract (DESIGN.md, "The public HTTP contract of intake"):
-//! `POST /v1/contacts/{channel}` and `GET /v1/complaints/{ticket_no}`. Errors answer
+//! `POST /v1/contacts/{channel}` and `GET /v1/complaints/{ticket_no}` (the complaint
+//! with its thread, history, resolution and satisfaction). Errors answer
 //! `{"error": {"field": "…", "message": "…"}}`.
 
 use std::sync::Arc;
@@ -142,5 +143,37 @@ pub fn complaint_json(c: &ombuds_proto::v1::Complaint) -> Value {
         "recorded_at": ts(&c.recorded_at),
         "entry_lag_ms": c.entry_lag_ms,
         "version": c.version,
+        "first_reply_at": ts(&c.first_reply_at),
+        "messages": c.messages.iter().map(|m| json!({
+            "message_id": m.message_id,
+            "kind": m.kind,
+            "author": m.author,
+            "visible": m.visible,
+            "text": m.text,
+            "created_at": ts(&m.created_at),
+        })).collect::<Vec<_>>(),
+        "history": c.history.iter().map(|h| json!({
+            "version": h.version,
+            "from": h.from_status,
+            "to": h.to_status,
+            "action": h.action,
+            "actor": h.actor,
+            "reason": h.reason,
+            "at": ts(&h.at),
+        })).collect::<Vec<_>>(),
+        "resolution": c.resolution.as_ref().map(|r| json!({
+            "result": r.result,
+            "cause": r.cause,
+            "measures": r.measures,
+            "first_contact": r.first_contact,
+            "resolved_at": ts(&r.resolved_at),
+            "resolved_by": r.resolved_by,
+        })),
+        "satisfaction": c.satisfaction.as_ref().map(|x| json!({
+            "score": x.score,
+            "comment": x.comment,
+            "recorded_at": ts(&x.recorded_at),
+            "unsatisfied": x.unsatisfied,
+        })),
     })
 }

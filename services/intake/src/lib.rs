@@ -6,12 +6,19 @@
 //! [`store::record`]: one complaint per (channel, external id), a human ticket number,
 //! and `complaint.received` through the outbox. Intake then learns the department from
 //! `routing.assigned` and the deadlines from `sla.*`, so `Get` shows them.
+//!
+//! Intake owns the complaint's [`lifecycle`] (received → … → resolved → closed, with
+//! reopened): agents move it through the `ComplaintService` lifecycle RPCs, applied by
+//! [`actions`] with optimistic concurrency (a version number), a history row per change
+//! and an event per transition.
 
+pub mod actions;
 pub mod consumers;
 pub mod contact;
 pub mod entity;
 pub mod grpc;
 pub mod http;
+pub mod lifecycle;
 pub mod migration;
 pub mod store;
 
@@ -94,6 +101,9 @@ pub struct IntakeMetrics {
     pub entry_lag: Histogram,
     /// `ombuds_intake_contacts_total{channel}` (new complaints only).
     pub contacts: Family<Vec<(String, String)>, Counter>,
+    /// `ombuds_intake_actions_total{action,outcome}`: agents' lifecycle actions, by
+    /// outcome (`ok`, `refused`, `conflict`, `invalid`, `not_found`, `error`).
+    pub actions: Family<Vec<(String, String)>, Counter>,
 }
 
 /// What the HTTP, gRPC and JetStream entry points share.
@@ -121,6 +131,33 @@ impl State {
         }
         Ok(r)
     }
+
+    /// Applies an agent's lifecycle action, wakes the outbox relay, and answers the
+    /// complaint as it is now.
+    pub async fn act(&self, req: &actions::Request) -> Result<store::Full, actions::ActionError> {
+        let action = req.command.action();
+        let result = actions::apply(&self.db, req).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(actions::ActionError::Refused(_)) => "refused",
+            Err(actions::ActionError::Conflict { .. }) => "conflict",
+            Err(actions::ActionError::Invalid(_)) => "invalid",
+            Err(actions::ActionError::NotFound(_)) => "not_found",
+            Err(actions::ActionError::Store(_)) => "error",
+        };
+        self.metrics
+            .actions
+            .get_or_create(&vec![
+                ("action".to_owned(), action.as_str().to_owned()),
+                ("outcome".to_owned(), outcome.to_owned()),
+            ])
+            .inc();
+        let done = result?;
+        self.outbox.wake();
+        tracing::info!(ticket = %done.ticket_no, complaint_id = %done.complaint_id, action = %action,
+            from = %done.from, to = %done.to, version = done.version, actor = %req.actor, "complaint changed");
+        Ok(done.complaint)
+    }
 }
 
 /// Runs intake until `shutdown`.
@@ -129,6 +166,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     let metrics = IntakeMetrics {
         entry_lag: Histogram::new(exponential_buckets(0.001, 2.0, 20)),
         contacts: Family::default(),
+        actions: Family::default(),
     };
     kit.metrics.register(
         "intake_entry_lag_seconds",
@@ -139,6 +177,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         "intake_contacts",
         "Contacts recorded as new complaints, by channel",
         metrics.contacts.clone(),
+    );
+    kit.metrics.register(
+        "intake_actions",
+        "Agents' lifecycle actions on complaints, by action and outcome",
+        metrics.actions.clone(),
     );
     let state = Arc::new(State {
         db: kit.db.clone(),

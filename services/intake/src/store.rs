@@ -1,5 +1,7 @@
 //! Intake's queries and mutations, as plain functions over the store. Every mutation
-//! writes the events it owes to the outbox in the same transaction.
+//! writes the events it owes to the outbox in the same transaction, and every change
+//! of a complaint bumps its version and writes a `history` row (the agents' lifecycle
+//! actions are in [`crate::actions`]).
 
 use chrono::{FixedOffset, TimeZone, Utc};
 use ombuds_platform::{events, outbox, pii, time};
@@ -13,7 +15,8 @@ use sea_orm::{
 
 use crate::{
     contact::NewContact,
-    entity::{complaint, customer, sla_clock},
+    entity::{complaint, customer, history, message, sla_clock},
+    lifecycle::{self, Action, Status},
 };
 
 pub const SOURCE: &str = "intake";
@@ -121,8 +124,23 @@ async fn record_new(
         recorded_at: Set(now),
         updated_at: Set(now),
         version: Set(1),
+        ..Default::default()
     })
     .exec_without_returning(&txn)
+    .await?;
+    write_history(
+        &txn,
+        &history::Model {
+            complaint_id: complaint_id.clone(),
+            version: 1,
+            from_status: String::new(),
+            to_status: "received".into(),
+            action: "receive".into(),
+            actor: format!("channel:{}", c.channel),
+            reason: String::new(),
+            at: now,
+        },
+    )
     .await?;
     let event = v1::ComplaintReceived {
         meta: Some(events::meta(SOURCE, &complaint_id, &ticket_no, 1)),
@@ -258,11 +276,31 @@ async fn next_ticket_seq(txn: &DatabaseTransaction, day: &str) -> Result<i64, Db
     row.try_get::<i64>("", "last")
 }
 
-/// A complaint with its customer and SLA clocks.
+/// Writes one `history` row (inside the transaction that made the change).
+pub async fn write_history(txn: &DatabaseTransaction, h: &history::Model) -> Result<(), DbErr> {
+    history::Entity::insert(history::ActiveModel {
+        complaint_id: Set(h.complaint_id.clone()),
+        version: Set(h.version),
+        from_status: Set(h.from_status.clone()),
+        to_status: Set(h.to_status.clone()),
+        action: Set(h.action.clone()),
+        actor: Set(h.actor.clone()),
+        reason: Set(h.reason.clone()),
+        at: Set(h.at),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+/// A complaint with its customer and SLA clocks; from [`get`] also its thread and
+/// history (oldest first), which [`list`] leaves empty.
 pub struct Full {
     pub complaint: complaint::Model,
     pub customer: Option<customer::Model>,
     pub clocks: Vec<sla_clock::Model>,
+    pub messages: Vec<message::Model>,
+    pub history: Vec<history::Model>,
 }
 
 pub enum Key<'a> {
@@ -270,7 +308,8 @@ pub enum Key<'a> {
     Id(&'a str),
 }
 
-pub async fn get(db: &DatabaseConnection, key: Key<'_>) -> Result<Option<Full>, DbErr> {
+/// A complaint with its customer, clocks, thread and history; `db` may be a transaction.
+pub async fn get(db: &impl ConnectionTrait, key: Key<'_>) -> Result<Option<Full>, DbErr> {
     let q = complaint::Entity::find();
     let found = match key {
         Key::Ticket(t) => q.filter(complaint::Column::TicketNo.eq(t.trim())),
@@ -287,10 +326,23 @@ pub async fn get(db: &DatabaseConnection, key: Key<'_>) -> Result<Option<Full>, 
         .order_by_asc(sla_clock::Column::Deadline)
         .all(db)
         .await?;
+    let messages = message::Entity::find()
+        .filter(message::Column::ComplaintId.eq(c.complaint_id.as_str()))
+        .order_by_asc(message::Column::CreatedAt)
+        .order_by_asc(message::Column::MessageId)
+        .all(db)
+        .await?;
+    let history = history::Entity::find()
+        .filter(history::Column::ComplaintId.eq(c.complaint_id.as_str()))
+        .order_by_asc(history::Column::Version)
+        .all(db)
+        .await?;
     Ok(Some(Full {
         complaint: c,
         customer,
         clocks,
+        messages,
+        history,
     }))
 }
 
@@ -358,26 +410,41 @@ pub async fn list(db: &DatabaseConnection, f: &ListFilter) -> Result<(Vec<Full>,
                 .cloned()
                 .collect(),
             complaint: c,
+            messages: Vec::new(),
+            history: Vec::new(),
         })
         .collect();
     Ok((out, next))
 }
 
-/// Applies `routing.assigned`: records the department, and moves a received complaint
-/// to `assigned` (emitting `complaint.status_changed`). An assignment older than the
-/// one already applied is ignored. `Ok(false)` means the complaint is unknown.
+/// What [`apply_assignment`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assignment {
+    /// Recorded (or older than the assignment already applied, and ignored).
+    Applied,
+    /// The complaint is not known here (yet).
+    UnknownComplaint,
+    /// An agent changed the complaint between our read and our write: try again.
+    Raced,
+}
+
+/// Applies `routing.assigned`: records the department and assignee, and moves a
+/// received or triaged complaint to `assigned` (emitting `complaint.status_changed`);
+/// in any later status only the department and assignee change. An assignment older
+/// than the one already applied is ignored. Every applied assignment bumps the version
+/// and writes a history row.
 pub async fn apply_assignment(
     txn: &DatabaseTransaction,
     ev: &v1::ComplaintAssigned,
-) -> Result<bool, DbErr> {
+) -> Result<Assignment, DbErr> {
     let Some(meta) = ev.meta.as_ref() else {
-        return Ok(true);
+        return Ok(Assignment::Applied);
     };
     let Some(c) = complaint::Entity::find_by_id(meta.complaint_id.clone())
         .one(txn)
         .await?
     else {
-        return Ok(false);
+        return Ok(Assignment::UnknownComplaint);
     };
     let at = meta
         .occurred_at
@@ -385,10 +452,11 @@ pub async fn apply_assignment(
         .map(time::from_timestamp)
         .unwrap_or(0);
     if at < c.assigned_at {
-        return Ok(true);
+        return Ok(Assignment::Applied);
     }
     let now = time::now_ms();
-    let moves = c.status == "received";
+    let from = Status::parse(&c.status);
+    let to = from.and_then(|s| lifecycle::next(s, Action::Assign).ok());
     let version = c.version + 1;
     let mut update = complaint::Entity::update_many()
         .col_expr(
@@ -402,15 +470,48 @@ pub async fn apply_assignment(
         .col_expr(complaint::Column::AssignedAt, Expr::value(at))
         .col_expr(complaint::Column::UpdatedAt, Expr::value(now))
         .col_expr(complaint::Column::Version, Expr::value(version));
-    if moves {
-        update = update.col_expr(complaint::Column::Status, Expr::value("assigned"));
+    if let Some(to) = to {
+        update = update.col_expr(complaint::Column::Status, Expr::value(to.as_str()));
     }
-    update
+    let done = update
         .filter(complaint::Column::ComplaintId.eq(c.complaint_id.as_str()))
         .filter(complaint::Column::Version.eq(c.version))
         .exec(txn)
         .await?;
-    if moves {
+    if done.rows_affected != 1 {
+        return Ok(Assignment::Raced);
+    }
+    let reason = if ev.assignee.is_empty() {
+        format!("routed to {} by rule {}", ev.department, ev.rule)
+    } else {
+        format!(
+            "routed to {} ({}) by rule {}",
+            ev.department, ev.assignee, ev.rule
+        )
+    };
+    let to_status = to
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or(c.status.clone());
+    let actor = if meta.source.is_empty() {
+        "routing".to_owned()
+    } else {
+        meta.source.clone()
+    };
+    write_history(
+        txn,
+        &history::Model {
+            complaint_id: c.complaint_id.clone(),
+            version,
+            from_status: c.status.clone(),
+            to_status: to_status.clone(),
+            action: Action::Assign.as_str().into(),
+            actor: actor.clone(),
+            reason: reason.clone(),
+            at: now,
+        },
+    )
+    .await?;
+    if to.is_some() {
         outbox::enqueue(
             txn,
             &v1::ComplaintStatusChanged {
@@ -421,13 +522,15 @@ pub async fn apply_assignment(
                     version as u64,
                 )),
                 from_status: c.status.clone(),
-                to_status: "assigned".into(),
-                reason: format!("routed to {} by rule {}", ev.department, ev.rule),
+                to_status,
+                reason,
+                action: Action::Assign.as_str().into(),
+                actor,
             },
         )
         .await?;
     }
-    Ok(true)
+    Ok(Assignment::Applied)
 }
 
 /// Applies `sla.started`, `sla.breached` or `sla.met` to intake's view of the clocks.

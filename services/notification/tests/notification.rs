@@ -94,6 +94,63 @@ impl ComplaintService for FakeIntake {
             None => Err(Status::not_found(format!("no complaint {id}"))),
         }
     }
+
+    async fn acknowledge(
+        &self,
+        _: Request<v1::AcknowledgeRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        Err(Status::unimplemented("fake intake"))
+    }
+
+    async fn add_note(
+        &self,
+        _: Request<v1::AddNoteRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        Err(Status::unimplemented("fake intake"))
+    }
+
+    async fn reply(&self, _: Request<v1::ReplyRequest>) -> Result<Response<v1::Complaint>, Status> {
+        Err(Status::unimplemented("fake intake"))
+    }
+
+    async fn set_awaiting_customer(
+        &self,
+        _: Request<v1::SetAwaitingCustomerRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        Err(Status::unimplemented("fake intake"))
+    }
+
+    async fn customer_responded(
+        &self,
+        _: Request<v1::CustomerRespondedRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        Err(Status::unimplemented("fake intake"))
+    }
+
+    async fn resolve(
+        &self,
+        _: Request<v1::ResolveRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        Err(Status::unimplemented("fake intake"))
+    }
+
+    async fn close(&self, _: Request<v1::CloseRequest>) -> Result<Response<v1::Complaint>, Status> {
+        Err(Status::unimplemented("fake intake"))
+    }
+
+    async fn reopen(
+        &self,
+        _: Request<v1::ReopenRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        Err(Status::unimplemented("fake intake"))
+    }
+
+    async fn record_satisfaction(
+        &self,
+        _: Request<v1::RecordSatisfactionRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        Err(Status::unimplemented("fake intake"))
+    }
 }
 
 /// Serves the fake intake on `addr` until the returned token is cancelled.

@@ -1,4 +1,5 @@
-//! `SlaService`: the clocks of a complaint, by complaint id or ticket number.
+//! `SlaService`: the clocks of a complaint (by complaint id or ticket number) with
+//! their state, deadline, elapsed business time and history.
 
 use std::sync::Arc;
 
@@ -13,7 +14,31 @@ pub struct Api {
     pub state: Arc<State>,
 }
 
-fn to_proto(c: clock::Model) -> v1::Clock {
+fn to_proto(st: &State, c: clock::Model) -> v1::Clock {
+    let now = time::now_ms();
+    let used = c.consumed_ms
+        + if c.state == "running" || c.state == "breached" {
+            let to = if c.ended_at > 0 && c.state != "breached" {
+                c.ended_at
+            } else {
+                now
+            };
+            st.engine.business_time(&c.calendar, c.segment_start, to)
+        } else {
+            0
+        };
+    let history = serde_json::from_str::<Vec<serde_json::Value>>(&c.history)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|h| v1::ClockEvent {
+            at: h["at"]
+                .as_str()
+                .and_then(|t| time::parse_rfc3339(t).ok())
+                .map(time::to_timestamp),
+            event: h["event"].as_str().unwrap_or_default().to_owned(),
+            detail: h["detail"].as_str().unwrap_or_default().to_owned(),
+        })
+        .collect();
     v1::Clock {
         clock_id: c.clock_id,
         complaint_id: c.complaint_id,
@@ -24,6 +49,13 @@ fn to_proto(c: clock::Model) -> v1::Clock {
         started_at: Some(time::to_timestamp(c.started_at)),
         deadline: Some(time::to_timestamp(c.deadline)),
         ended_at: (c.ended_at > 0).then(|| time::to_timestamp(c.ended_at)),
+        elapsed_seconds: used / 1000,
+        allowance_seconds: c.allowance_ms / 1000,
+        calendar: c.calendar,
+        within: c.within,
+        warned_percent: c.warned_pct,
+        stops_on: c.stops_on,
+        history,
     }
 }
 
@@ -45,12 +77,16 @@ impl SlaService for Api {
             ));
         };
         let clocks = q
-            .order_by_asc(clock::Column::Deadline)
+            .order_by_asc(clock::Column::StartedAt)
+            .order_by_asc(clock::Column::Target)
             .all(&self.state.db)
             .await
             .map_err(internal)?;
         Ok(Response::new(v1::ListClocksResponse {
-            clocks: clocks.into_iter().map(to_proto).collect(),
+            clocks: clocks
+                .into_iter()
+                .map(|c| to_proto(&self.state, c))
+                .collect(),
         }))
     }
 }

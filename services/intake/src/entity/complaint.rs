@@ -1,5 +1,7 @@
 //! `complaints`: the system of record. Unique on `ticket_no` and on
-//! (`channel`, `external_id`), which makes a repeated contact one complaint.
+//! (`channel`, `external_id`), which makes a repeated contact one complaint. Its
+//! status follows [`crate::lifecycle`]; the thread is in `messages`, every change in
+//! `history`.
 
 use sea_orm::entity::prelude::*;
 
@@ -32,6 +34,21 @@ pub struct Model {
     pub updated_at: i64,
     /// Optimistic concurrency: bumped by every change.
     pub version: i64,
+    /// The first customer-visible reply (ms; 0: none yet).
+    pub first_reply_at: i64,
+    /// The last resolution (ms; 0: never resolved). Kept after a reopen.
+    pub resolved_at: i64,
+    pub resolved_by: String,
+    pub resolution_result: String,
+    pub resolution_cause: String,
+    /// The improvement measures.
+    pub resolution_measures: String,
+    /// Resolved on first contact.
+    pub first_contact: bool,
+    /// The customer's last satisfaction score, 1 to 5 (0: none).
+    pub satisfaction_score: i32,
+    pub satisfaction_comment: String,
+    pub satisfaction_at: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,7 +1,10 @@
-//! Intake's tables: customers, complaints, the per-day ticket counters, and the view of
-//! SLA clocks that intake learns from `sla.*` events.
+//! Intake's tables: customers, complaints with their thread (`messages`) and change
+//! `history`, the per-day ticket counters, and the view of SLA clocks that intake
+//! learns from `sla.*` events.
 
 pub mod complaint;
 pub mod customer;
+pub mod history;
+pub mod message;
 pub mod sla_clock;
 pub mod ticket_counter;

@@ -3,6 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_intake_tables;
+mod m20261122_000002_lifecycle;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(ombuds_platform::outbox::migration::CreateOutbox),
             Box::new(ombuds_platform::inbox::migration::CreateInbox),
             Box::new(m20261122_000001_create_intake_tables::Migration),
+            Box::new(m20261122_000002_lifecycle::Migration),
         ]
     }
 }

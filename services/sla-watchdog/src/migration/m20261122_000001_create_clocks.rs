@@ -1,4 +1,4 @@
-//! `clocks`, unique per (complaint, target), indexed by (state, deadline) for the timer.
+//! `clocks` (unique per complaint and target, indexed for the timer) and `plans`.
 
 use sea_orm_migration::prelude::*;
 
@@ -18,19 +18,46 @@ enum Clocks {
     TicketNo,
     Target,
     Policy,
+    Calendar,
+    Within,
+    StopsOn,
     State,
     StartedAt,
     Deadline,
+    AllowanceMs,
+    ConsumedMs,
+    SegmentStart,
+    WarnAt,
+    WarnedPct,
+    NextFireAt,
     EndedAt,
+    PausedAt,
+    Department,
+    History,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Plans {
+    Table,
+    ComplaintId,
+    TicketNo,
+    Policy,
+    Targets,
+    Seen,
     Department,
     UpdatedAt,
 }
 
-fn text(c: Clocks) -> ColumnDef {
+fn text(c: impl IntoIden) -> ColumnDef {
     ColumnDef::new(c).string().not_null().default("").to_owned()
 }
 
-fn bigint(c: Clocks) -> ColumnDef {
+fn long_text(c: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(c).text().not_null().to_owned()
+}
+
+fn bigint(c: impl IntoIden) -> ColumnDef {
     ColumnDef::new(c)
         .big_integer()
         .not_null()
@@ -55,48 +82,74 @@ impl MigrationTrait for Migration {
                 .col(text(Clocks::TicketNo))
                 .col(text(Clocks::Target))
                 .col(text(Clocks::Policy))
+                .col(text(Clocks::Calendar))
+                .col(text(Clocks::Within))
+                .col(text(Clocks::StopsOn))
                 .col(text(Clocks::State))
                 .col(bigint(Clocks::StartedAt))
                 .col(bigint(Clocks::Deadline))
+                .col(bigint(Clocks::AllowanceMs))
+                .col(bigint(Clocks::ConsumedMs))
+                .col(bigint(Clocks::SegmentStart))
+                .col(text(Clocks::WarnAt))
+                .col(
+                    ColumnDef::new(Clocks::WarnedPct)
+                        .integer()
+                        .not_null()
+                        .default(0),
+                )
+                .col(bigint(Clocks::NextFireAt))
                 .col(bigint(Clocks::EndedAt))
+                .col(bigint(Clocks::PausedAt))
                 .col(text(Clocks::Department))
+                .col(long_text(Clocks::History))
                 .col(bigint(Clocks::UpdatedAt))
                 .to_owned(),
         )
         .await?;
-        m.create_index(
-            Index::create()
+        for (name, cols, unique) in [
+            (
+                "clocks_complaint_target",
+                vec![Clocks::ComplaintId, Clocks::Target],
+                true,
+            ),
+            ("clocks_due", vec![Clocks::State, Clocks::NextFireAt], false),
+            ("clocks_ticket", vec![Clocks::TicketNo], false),
+        ] {
+            let mut idx = Index::create();
+            idx.if_not_exists().name(name).table(Clocks::Table);
+            for c in cols {
+                idx.col(c);
+            }
+            if unique {
+                idx.unique();
+            }
+            m.create_index(idx.to_owned()).await?;
+        }
+        m.create_table(
+            Table::create()
+                .table(Plans::Table)
                 .if_not_exists()
-                .name("clocks_complaint_target")
-                .table(Clocks::Table)
-                .col(Clocks::ComplaintId)
-                .col(Clocks::Target)
-                .unique()
-                .to_owned(),
-        )
-        .await?;
-        m.create_index(
-            Index::create()
-                .if_not_exists()
-                .name("clocks_due")
-                .table(Clocks::Table)
-                .col(Clocks::State)
-                .col(Clocks::Deadline)
-                .to_owned(),
-        )
-        .await?;
-        m.create_index(
-            Index::create()
-                .if_not_exists()
-                .name("clocks_ticket")
-                .table(Clocks::Table)
-                .col(Clocks::TicketNo)
+                .col(
+                    ColumnDef::new(Plans::ComplaintId)
+                        .string()
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(text(Plans::TicketNo))
+                .col(text(Plans::Policy))
+                .col(long_text(Plans::Targets))
+                .col(long_text(Plans::Seen))
+                .col(text(Plans::Department))
+                .col(bigint(Plans::UpdatedAt))
                 .to_owned(),
         )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(Plans::Table).to_owned())
+            .await?;
         m.drop_table(Table::drop().table(Clocks::Table).to_owned())
             .await
     }
