@@ -617,3 +617,253 @@ async fn every_service_serves_health_and_reflection() {
     }
     p.stop().await;
 }
+
+const LIFECYCLE_PACK: &str = "pack: e2e-lifecycle
+version: 1
+description: clocks for the lifecycle test
+policies:
+  - name: all
+    match: {}
+    targets:
+      - { target: first_response, within: 4h }
+      - { target: resolution, within: 72h, warn_at: [50, 80] }
+      - { target: feedback, within: 24h, starts_on: resolved, stops_on: closed }
+      - { target: recontact, within: 48h, starts_on: unsatisfied, stops_on: closed }
+";
+
+async fn clock_states(p: &Platform, ticket: &str) -> std::collections::BTreeMap<String, String> {
+    p.sla()
+        .await
+        .list_clocks(v1::ListClocksRequest {
+            ticket_no: ticket.into(),
+            ..Default::default()
+        })
+        .await
+        .map(|r| {
+            r.into_inner()
+                .clocks
+                .into_iter()
+                .map(|c| (c.target, c.state))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn wait_clocks(p: &Platform, ticket: &str, want: &[(&str, &str)]) {
+    wait_until(&format!("clocks {want:?}"), WAIT, || async {
+        let have = clock_states(p, ticket).await;
+        if want
+            .iter()
+            .all(|(t, s)| have.get(*t).map(String::as_str) == Some(*s))
+        {
+            Ok(())
+        } else {
+            Err(format!("{have:?}"))
+        }
+    })
+    .await;
+}
+
+/// An agent works a complaint from arrival to closing, across every service: the
+/// clocks pause while the customer is asked, resume, are met by the reply and the
+/// resolution; an unsatisfied customer reopens it and starts the re-contact clock;
+/// closing meets the rest; analytics follows the statuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complaint_lives_through_its_lifecycle_across_services() {
+    let p = Platform::start_with_pack(LIFECYCLE_PACK).await;
+    let (code, answer) = post_contact(
+        &p,
+        "hotline",
+        json!({"external_id": "call-77", "customer": {"name": "赵六", "phone": "13512345678"}, "body": "网络信号差，经常断网", "category": "network"}),
+    )
+    .await;
+    assert_eq!(code, 201, "{answer}");
+    let ticket = answer["ticket_no"].as_str().expect("ticket").to_owned();
+    let url = format!("{}/v1/complaints/{ticket}", p.http["intake"]);
+    wait_until("assignment", WAIT, || async {
+        let c = get_json(&url).await?;
+        if c["status"] == "assigned" {
+            Ok(())
+        } else {
+            Err(c["status"].to_string())
+        }
+    })
+    .await;
+    wait_clocks(
+        &p,
+        &ticket,
+        &[("first_response", "running"), ("resolution", "running")],
+    )
+    .await;
+
+    let mut intake = p.intake().await;
+    let (t, actor) = (ticket.clone(), "agent-7".to_owned());
+    let c = intake
+        .acknowledge(v1::AcknowledgeRequest {
+            ticket_no: t.clone(),
+            actor: actor.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("acknowledge")
+        .into_inner();
+    assert_eq!(c.status, "in_progress");
+    intake
+        .reply(v1::ReplyRequest {
+            ticket_no: t.clone(),
+            actor: actor.clone(),
+            text: "We are checking the cell near you.".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("reply");
+    intake
+        .set_awaiting_customer(v1::SetAwaitingCustomerRequest {
+            ticket_no: t.clone(),
+            actor: actor.clone(),
+            reason: "need the exact address".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("await");
+    wait_clocks(
+        &p,
+        &ticket,
+        &[("first_response", "met"), ("resolution", "paused")],
+    )
+    .await;
+    intake
+        .customer_responded(v1::CustomerRespondedRequest {
+            ticket_no: t.clone(),
+            actor: "customer".into(),
+            text: "Building 3".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("responded");
+    wait_clocks(&p, &ticket, &[("resolution", "running")]).await;
+    let c = intake
+        .resolve(v1::ResolveRequest {
+            ticket_no: t.clone(),
+            actor: actor.clone(),
+            result: "Antenna realigned".into(),
+            cause: "storm damage".into(),
+            measures: "monthly inspection".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("resolve")
+        .into_inner();
+    assert_eq!(c.status, "resolved");
+    wait_clocks(
+        &p,
+        &ticket,
+        &[("resolution", "met"), ("feedback", "running")],
+    )
+    .await;
+    intake
+        .record_satisfaction(v1::RecordSatisfactionRequest {
+            ticket_no: t.clone(),
+            actor: "customer".into(),
+            score: 1,
+            comment: "still drops".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("satisfaction");
+    intake
+        .reopen(v1::ReopenRequest {
+            ticket_no: t.clone(),
+            actor: actor.clone(),
+            reason: "customer unsatisfied".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("reopen");
+    wait_clocks(&p, &ticket, &[("recontact", "running")]).await;
+    intake
+        .acknowledge(v1::AcknowledgeRequest {
+            ticket_no: t.clone(),
+            actor: actor.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("acknowledge again");
+    intake
+        .resolve(v1::ResolveRequest {
+            ticket_no: t.clone(),
+            actor: actor.clone(),
+            result: "New antenna".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("resolve again");
+    let closed = intake
+        .close(v1::CloseRequest {
+            ticket_no: t.clone(),
+            actor: actor.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("close")
+        .into_inner();
+    assert_eq!(closed.status, "closed");
+    let err = intake
+        .close(v1::CloseRequest {
+            ticket_no: t.clone(),
+            actor: actor.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("closing twice");
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+    wait_clocks(
+        &p,
+        &ticket,
+        &[
+            ("first_response", "met"),
+            ("resolution", "met"),
+            ("feedback", "met"),
+            ("recontact", "met"),
+        ],
+    )
+    .await;
+
+    // Intake shows the clocks as the watchdog reported them; analytics follows the status.
+    wait_until("intake's view of the clocks", WAIT, || async {
+        let c = get_json(&url).await?;
+        let states: Vec<String> = c["sla"]
+            .as_array()
+            .map(|a| a.iter().map(|k| k["state"].to_string()).collect())
+            .unwrap_or_default();
+        if states.len() == 4 && states.iter().all(|s| s == "\"met\"") {
+            Ok(())
+        } else {
+            Err(format!("{states:?}"))
+        }
+    })
+    .await;
+    let analytics = p.analytics().await;
+    wait_until("analytics to see it closed", WAIT, || {
+        let mut a = analytics.clone();
+        async move {
+            let c = a
+                .get_counts(v1::GetCountsRequest {})
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner();
+            if c.by_status.get("closed") == Some(&1) && c.sla_met >= 4 {
+                Ok(())
+            } else {
+                Err(format!("{c:?}"))
+            }
+        }
+    })
+    .await;
+    let streams = all_stream_text(&p.jetstream().await).await;
+    for secret in ["13512345678", "赵六"] {
+        assert!(!streams.contains(secret), "{secret} in a stream");
+        assert!(!p.logs().contains(secret), "{secret} in a log");
+    }
+    p.stop().await;
+}

@@ -145,11 +145,9 @@ fn main() {
     // Instants (whole minutes, so the minute-by-minute loop applies) from 2019-01-01
     // to 2026-06-30, UTC.
     let mut rng = Lcg(20_261_122);
-    let (lo, hi) = (1_546_300_800 / 60, 1_782_777_600 / 60);
+    let (lo, hi): (i64, i64) = (1_546_300_800 / 60, 1_782_777_600 / 60);
     let inputs: Vec<DateTime<Utc>> = (0..4096)
-        .filter_map(|_| {
-            DateTime::from_timestamp(((lo + rng.next() as i64 % (hi - lo)) * 60) as i64, 0)
-        })
+        .filter_map(|_| DateTime::from_timestamp((lo + rng.next() as i64 % (hi - lo)) * 60, 0))
         .collect();
     let few = &inputs[..64];
 

@@ -108,6 +108,9 @@ pub enum Command {
     Sla(SlaCommand),
     /// Check that every service's gRPC port answers.
     Ping,
+    /// Deadline arithmetic on a business calendar (local; talks to no service).
+    #[command(subcommand)]
+    Calendar(crate::calendar::CalendarCommand),
     /// The lifecycle (agents): ack, note, reply, await, responded, resolve, close,
     /// reopen, satisfaction.
     #[command(flatten)]

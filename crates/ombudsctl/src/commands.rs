@@ -92,6 +92,7 @@ pub async fn run(cli: Cli) -> Result<String, CtlError> {
             })
         }
         Command::Ping => return ping(e, json).await,
+        Command::Calendar(c) => return crate::calendar::run(c, json),
         Command::Lifecycle(c) => return crate::lifecycle::run(c, &e.intake, json).await,
     };
     value_or_text.into_string()

@@ -7,6 +7,7 @@
 //! line on standard error (`error: NOT_FOUND: no complaint with ticket TS-…`) and a
 //! non-zero exit code.
 
+mod calendar;
 mod cli;
 mod client;
 mod commands;

@@ -37,10 +37,20 @@ pub struct Platform {
 
 impl Platform {
     /// Starts everything and waits until every service is ready. `sla` is the
-    /// resolution time the watchdog gives each complaint (e.g. "3s").
+    /// resolution time the watchdog's policy pack gives each complaint (e.g. "3s").
     pub async fn start(sla: &str) -> Self {
+        Self::start_with_pack(&format!(
+            "pack: e2e\nversion: 1\ndescription: end-to-end tests\npolicies:\n  - name: all\n    match: {{}}\n    targets:\n      - {{ target: resolution, within: {sla}, warn_at: [50] }}\n"
+        ))
+        .await
+    }
+
+    /// Starts everything with the watchdog on the given policy pack (YAML).
+    pub async fn start_with_pack(pack_yaml: &str) -> Self {
         let nats = NatsServer::start();
         let dir = tempfile::tempdir().expect("tempdir");
+        let pack = dir.path().join("e2e-pack.yaml");
+        std::fs::write(&pack, pack_yaml).expect("policy pack");
         let notify_file = dir.path().join("notifications.jsonl");
         let mut http = BTreeMap::new();
         let mut grpc = BTreeMap::new();
@@ -70,7 +80,9 @@ impl Platform {
                 ("OMBUDS_SHUTDOWN_GRACE".to_owned(), "5s".to_owned()),
             ];
             match s {
-                "sla-watchdog" => env.push(("OMBUDS_SLA_RESOLUTION".into(), sla.into())),
+                "sla-watchdog" => {
+                    env.push(("OMBUDS_SLA_POLICY_PACK".into(), pack.display().to_string()))
+                }
                 "notification" => {
                     env.push(("OMBUDS_INTAKE_GRPC_URL".into(), grpc["intake"].clone()));
                     env.push(("OMBUDS_NOTIFY_PROVIDER".into(), "file".into()));
