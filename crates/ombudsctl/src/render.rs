@@ -408,7 +408,8 @@ pub fn clocks_text(r: &v1::ListClocksResponse, now: DateTime<Utc>) -> String {
             vec![
                 or_none(&k.target).to_owned(),
                 or_none(&k.state).to_owned(),
-                or_none(&k.policy).to_owned(),
+                or_none(&k.within).to_owned(),
+                fmt_elapsed(k.elapsed_seconds, k.allowance_seconds, &k.calendar),
                 fmt_ts(k.started_at.as_ref()),
                 fmt_deadline(k.deadline.as_ref(), &k.state, now),
                 fmt_ts(k.ended_at.as_ref()),
@@ -424,10 +425,45 @@ pub fn clocks_text(r: &v1::ListClocksResponse, now: DateTime<Utc>) -> String {
         ));
     }
     out.push_str(&table(
-        &["TARGET", "STATE", "POLICY", "STARTED", "DEADLINE", "ENDED"],
+        &[
+            "TARGET", "STATE", "WITHIN", "USED", "STARTED", "DEADLINE", "ENDED",
+        ],
         &rows,
     ));
+    for k in &r.clocks {
+        if k.history.is_empty() {
+            continue;
+        }
+        out.push_str(&format!(
+            "\n{} ({}):\n",
+            or_none(&k.target),
+            or_none(&k.policy)
+        ));
+        for h in &k.history {
+            out.push_str(&format!(
+                "  {}  {:<9} {}\n",
+                fmt_ts(h.at.as_ref()),
+                h.event,
+                h.detail
+            ));
+        }
+    }
     out
+}
+
+/// `2h05m of 72h00m (3%) on cn`: business time used against the allowance.
+fn fmt_elapsed(used: i64, allowance: i64, calendar: &str) -> String {
+    let hm = |s: i64| format!("{}h{:02}m", s / 3600, (s % 3600) / 60);
+    if allowance <= 0 {
+        return "-".to_owned();
+    }
+    format!(
+        "{} of {} ({}%) on {}",
+        hm(used.max(0)),
+        hm(allowance),
+        used.max(0) * 100 / allowance,
+        or_none(calendar)
+    )
 }
 
 pub fn clocks_json(r: &v1::ListClocksResponse) -> Value {
@@ -442,6 +478,17 @@ pub fn clocks_json(r: &v1::ListClocksResponse) -> Value {
             "started_at": ts_json(k.started_at.as_ref()),
             "deadline": ts_json(k.deadline.as_ref()),
             "ended_at": ts_json(k.ended_at.as_ref()),
+            "within": k.within,
+            "calendar": k.calendar,
+            "elapsed_seconds": k.elapsed_seconds,
+            "allowance_seconds": k.allowance_seconds,
+            "warned_percent": k.warned_percent,
+            "stops_on": k.stops_on,
+            "history": k.history.iter().map(|h| json!({
+                "at": ts_json(h.at.as_ref()),
+                "event": h.event,
+                "detail": h.detail,
+            })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
 }
@@ -753,6 +800,15 @@ mod tests {
                 started_at: Some(ts(T0 - 3600, 0)),
                 deadline: Some(ts(T0 - 60, 0)),
                 ended_at: None,
+                within: "1h".into(),
+                calendar: "24x7".into(),
+                elapsed_seconds: 3540,
+                allowance_seconds: 3540,
+                history: vec![v1::ClockEvent {
+                    at: Some(ts(T0 - 60, 0)),
+                    event: "breached".into(),
+                    detail: "5ms after the deadline".into(),
+                }],
                 ..Default::default()
             }],
         };
@@ -763,7 +819,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "resolution  breached  mobile-operator  2026-11-22T07:00:00Z  2026-11-22T07:59:00Z  -\n"
+                "resolution  breached  1h      0h59m of 0h59m (100%) on 24x7  2026-11-22T07:00:00Z  2026-11-22T07:59:00Z  -\n"
             ),
             "{text}"
         );
@@ -771,6 +827,14 @@ mod tests {
             clocks_text(&v1::ListClocksResponse::default(), now()),
             "no SLA clocks\n"
         );
+        assert!(
+            text.contains("resolution (mobile-operator):\n  2026-11-22T07:59:00Z  breached  5ms after the deadline\n"),
+            "{text}"
+        );
         assert_eq!(clocks_json(&r)["clocks"][0]["ended_at"], Value::Null);
+        assert_eq!(
+            clocks_json(&r)["clocks"][0]["history"][0]["event"],
+            "breached"
+        );
     }
 }
