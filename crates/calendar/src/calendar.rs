@@ -6,8 +6,11 @@
 //! local day at a time and jumps a whole week when the next seven days are ordinary
 //! (no holiday, no make-up day, no change of UTC offset, inside the data): such a week
 //! holds exactly the weekly total of business time and of working days, so long
-//! deadlines cost a handful of steps. `add_business_time` and `business_time_between`
-//! walk the very same spans, which is what makes them exact inverses.
+//! deadlines cost a handful of steps. A walk keeps two forward-only cursors (a
+//! [`Walk`]): into the sorted holidays and make-up days, and into the zone's table of
+//! UTC offsets (`zone.rs`), so no step searches. `add_business_time` and
+//! `business_time_between` walk the very same spans, which is what makes them exact
+//! inverses.
 
 use std::{sync::Arc, time::Duration};
 

@@ -144,7 +144,11 @@ fn calendar(name_or_path: &str) -> Result<Calendar, CtlError> {
 }
 
 fn instant(flag: &str, v: Option<&str>) -> Result<DateTime<Utc>, CtlError> {
-    let v = v.ok_or_else(|| other(format!("{flag} is required (RFC 3339, e.g. 2025-09-30T10:00:00+08:00)")))?;
+    let v = v.ok_or_else(|| {
+        other(format!(
+            "{flag} is required (RFC 3339, e.g. 2025-09-30T10:00:00+08:00)"
+        ))
+    })?;
     DateTime::parse_from_rfc3339(v.trim())
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
@@ -196,8 +200,7 @@ fn hours(flag: &str, s: &str) -> Result<Duration, CtlError> {
     let t = s.trim();
     let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
     let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    if (whole.is_empty() && frac.is_empty()) || !digits(whole) || !digits(frac) || frac.len() > 9
-    {
+    if (whole.is_empty() && frac.is_empty()) || !digits(whole) || !digits(frac) || frac.len() > 9 {
         return Err(bad());
     }
     let whole: u128 = if whole.is_empty() {
@@ -242,12 +245,28 @@ mod tests {
 
     #[test]
     fn hours_are_exact_decimals() {
-        assert_eq!(hours("--hours", "72").ok(), Some(Duration::from_secs(72 * 3600)));
-        assert_eq!(hours("--hours", "1.5").ok(), Some(Duration::from_secs(5400)));
+        assert_eq!(
+            hours("--hours", "72").ok(),
+            Some(Duration::from_secs(72 * 3600))
+        );
+        assert_eq!(
+            hours("--hours", "1.5").ok(),
+            Some(Duration::from_secs(5400))
+        );
         assert_eq!(hours("--hours", "0.1").ok(), Some(Duration::from_secs(360)));
         assert_eq!(hours("--hours", ".25").ok(), Some(Duration::from_secs(900)));
         assert_eq!(hours("--hours", "0").ok(), Some(Duration::ZERO));
-        for bad in ["", ".", "-1", "1e3", "NaN", "1.2.3", "0.0000000001", "abc", "99999999999999999999999999999999999"] {
+        for bad in [
+            "",
+            ".",
+            "-1",
+            "1e3",
+            "NaN",
+            "1.2.3",
+            "0.0000000001",
+            "abc",
+            "99999999999999999999999999999999999",
+        ] {
             assert!(hours("--hours", bad).is_err(), "{bad:?}");
         }
     }
@@ -269,7 +288,10 @@ mod tests {
             hours: h.map(Into::into),
             rule: None,
         };
-        assert_eq!(amount(&args(Some("3"), None, None)).ok(), Some(Amount::WorkingDays(3)));
+        assert_eq!(
+            amount(&args(Some("3"), None, None)).ok(),
+            Some(Amount::WorkingDays(3))
+        );
         assert!(amount(&args(None, None, None)).is_err());
         assert!(amount(&args(Some("3"), Some("2"), None)).is_err());
         assert!(amount(&args(Some("-3"), None, None)).is_err());

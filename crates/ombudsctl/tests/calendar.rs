@@ -85,26 +85,124 @@ impl Drop for TempFile {
 #[test]
 fn due_on_cn_around_national_day_2025() {
     let from = "2025-09-30T10:00:00+08:00";
-    ok(&["calendar", "due", "--calendar", "cn", "--from", from, "--working-days", "2"], "2025-10-10T18:00:00+08:00");
-    ok(&["calendar", "due", "--calendar", "cn", "--from", from, "--working-days", "5"], "2025-10-14T18:00:00+08:00");
-    ok(&["calendar", "due", "--calendar", "cn", "--from", from, "--business-hours", "9"], "2025-10-09T10:00:00+08:00");
-    ok(&["calendar", "due", "--calendar", "cn", "--from", from, "--business-hours", "8.5"], "2025-10-09T09:30:00+08:00");
-    ok(&["calendar", "due", "--calendar", "cn", "--from", from, "--hours", "24"], "2025-10-01T10:00:00+08:00");
+    ok(
+        &[
+            "calendar",
+            "due",
+            "--calendar",
+            "cn",
+            "--from",
+            from,
+            "--working-days",
+            "2",
+        ],
+        "2025-10-10T18:00:00+08:00",
+    );
+    ok(
+        &[
+            "calendar",
+            "due",
+            "--calendar",
+            "cn",
+            "--from",
+            from,
+            "--working-days",
+            "5",
+        ],
+        "2025-10-14T18:00:00+08:00",
+    );
+    ok(
+        &[
+            "calendar",
+            "due",
+            "--calendar",
+            "cn",
+            "--from",
+            from,
+            "--business-hours",
+            "9",
+        ],
+        "2025-10-09T10:00:00+08:00",
+    );
+    ok(
+        &[
+            "calendar",
+            "due",
+            "--calendar",
+            "cn",
+            "--from",
+            from,
+            "--business-hours",
+            "8.5",
+        ],
+        "2025-10-09T09:30:00+08:00",
+    );
+    ok(
+        &[
+            "calendar",
+            "due",
+            "--calendar",
+            "cn",
+            "--from",
+            from,
+            "--hours",
+            "24",
+        ],
+        "2025-10-01T10:00:00+08:00",
+    );
     // The rule can be switched: 1 working day as 9 business hours.
     ok(
-        &["calendar", "due", "--from", from, "--working-days", "1", "--rule", "business-time"],
+        &[
+            "calendar",
+            "due",
+            "--from",
+            from,
+            "--working-days",
+            "1",
+            "--rule",
+            "business-time",
+        ],
         "2025-10-09T10:00:00+08:00",
     );
     // Any offset in, the calendar's offset out; cn is the default calendar.
-    ok(&["calendar", "due", "--from", "2025-09-30T02:00:00Z", "--working-days", "2"], "2025-10-10T18:00:00+08:00");
+    ok(
+        &[
+            "calendar",
+            "due",
+            "--from",
+            "2025-09-30T02:00:00Z",
+            "--working-days",
+            "2",
+        ],
+        "2025-10-10T18:00:00+08:00",
+    );
     // Received on the make-up Sunday 28 September, 1 working day: Monday 29.
-    ok(&["calendar", "due", "--from", "2025-09-28T12:00:00+08:00", "--working-days", "1"], "2025-09-29T18:00:00+08:00");
+    ok(
+        &[
+            "calendar",
+            "due",
+            "--from",
+            "2025-09-28T12:00:00+08:00",
+            "--working-days",
+            "1",
+        ],
+        "2025-09-29T18:00:00+08:00",
+    );
 }
 
 #[test]
 fn due_on_24x7_and_on_a_dst_calendar_file() {
     ok(
-        &["calendar", "due", "--calendar", "24x7", "--from", "2025-10-01T10:00:00+08:00", "--business-hours", "1.5"],
+        &[
+            "calendar",
+            "due",
+            "--calendar",
+            "24x7",
+            "--from",
+            "2025-10-01T10:00:00+08:00",
+            "--business-hours",
+            "1.5",
+        ],
         "2025-10-01T03:30:00+00:00",
     );
     let file = TempFile::new(
@@ -113,11 +211,29 @@ fn due_on_24x7_and_on_a_dst_calendar_file() {
     );
     // Friday 7 March 2025 16:00 EST + 2 business hours crosses the spring change: Monday 10:00 EDT.
     ok(
-        &["calendar", "due", "--calendar", file.path(), "--from", "2025-03-07T16:00:00-05:00", "--business-hours", "2"],
+        &[
+            "calendar",
+            "due",
+            "--calendar",
+            file.path(),
+            "--from",
+            "2025-03-07T16:00:00-05:00",
+            "--business-hours",
+            "2",
+        ],
         "2025-03-10T10:00:00-04:00",
     );
     ok(
-        &["calendar", "elapsed", "--calendar", file.path(), "--from", "2025-03-03T00:00:00-05:00", "--to", "2025-03-10T00:00:00-04:00"],
+        &[
+            "calendar",
+            "elapsed",
+            "--calendar",
+            file.path(),
+            "--from",
+            "2025-03-03T00:00:00-05:00",
+            "--to",
+            "2025-03-10T00:00:00-04:00",
+        ],
         "144000",
     );
 }
@@ -131,7 +247,16 @@ SUMMARY:National Day\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:2025092
 END:VCALENDAR\r\n",
     );
     ok(
-        &["calendar", "due", "--calendar", file.path(), "--from", "2025-09-26T15:00:00+08:00", "--working-days", "3"],
+        &[
+            "calendar",
+            "due",
+            "--calendar",
+            file.path(),
+            "--from",
+            "2025-09-26T15:00:00+08:00",
+            "--working-days",
+            "3",
+        ],
         "2025-09-30T18:00:00+08:00",
     );
 }
@@ -139,14 +264,36 @@ END:VCALENDAR\r\n",
 #[test]
 fn elapsed_prints_business_seconds() {
     ok(
-        &["calendar", "elapsed", "--from", "2025-09-30T10:00:00+08:00", "--to", "2025-10-09T10:00:00+08:00"],
+        &[
+            "calendar",
+            "elapsed",
+            "--from",
+            "2025-09-30T10:00:00+08:00",
+            "--to",
+            "2025-10-09T10:00:00+08:00",
+        ],
         "32400",
     );
     ok(
-        &["calendar", "elapsed", "--from", "2025-10-09T10:00:00+08:00", "--to", "2025-09-30T10:00:00+08:00"],
+        &[
+            "calendar",
+            "elapsed",
+            "--from",
+            "2025-10-09T10:00:00+08:00",
+            "--to",
+            "2025-09-30T10:00:00+08:00",
+        ],
         "0",
     );
-    let r = ombudsctl(&["calendar", "elapsed", "--from", "2025-09-30T10:00:00+08:00", "--to", "2025-09-30T10:00:01.5+08:00", "--json"]);
+    let r = ombudsctl(&[
+        "calendar",
+        "elapsed",
+        "--from",
+        "2025-09-30T10:00:00+08:00",
+        "--to",
+        "2025-09-30T10:00:01.5+08:00",
+        "--json",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let j: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
     assert_eq!(j["business_seconds"], 1.5);
@@ -155,7 +302,15 @@ fn elapsed_prints_business_seconds() {
 
 #[test]
 fn json_output() {
-    let r = ombudsctl(&["calendar", "due", "--from", "2025-09-30T10:00:00+08:00", "--working-days", "2", "--json"]);
+    let r = ombudsctl(&[
+        "calendar",
+        "due",
+        "--from",
+        "2025-09-30T10:00:00+08:00",
+        "--working-days",
+        "2",
+        "--json",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let j: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
     assert_eq!(j["deadline"], "2025-10-10T18:00:00+08:00");
@@ -165,39 +320,165 @@ fn json_output() {
 #[test]
 fn errors_are_one_line() {
     fails(
-        &["calendar", "due", "--from", "2026-12-30T10:00:00+08:00", "--working-days", "5"],
+        &[
+            "calendar",
+            "due",
+            "--from",
+            "2026-12-30T10:00:00+08:00",
+            "--working-days",
+            "5",
+        ],
         "calendar cn has no holiday data for 2027",
     );
     fails(
-        &["calendar", "due", "--from", "2028-01-03T10:00:00+08:00", "--business-hours", "1"],
+        &[
+            "calendar",
+            "due",
+            "--from",
+            "2028-01-03T10:00:00+08:00",
+            "--business-hours",
+            "1",
+        ],
         "calendar cn has no holiday data for 2028",
     );
-    fails(&["calendar", "due", "--from", "yesterday", "--hours", "1"], "--from \"yesterday\": not an RFC 3339 instant");
-    fails(&["calendar", "due", "--from", "2025-09-30T10:00:00", "--hours", "1"], "--from \"2025-09-30T10:00:00\": not an RFC 3339");
-    fails(&["calendar", "due", "--hours", "1"], "--from is required");
-    fails(&["calendar", "due", "--from", "2025-09-30T10:00:00+08:00"], "give exactly one of");
     fails(
-        &["calendar", "due", "--from", "2025-09-30T10:00:00+08:00", "--hours", "1", "--working-days", "1"],
+        &["calendar", "due", "--from", "yesterday", "--hours", "1"],
+        "--from \"yesterday\": not an RFC 3339 instant",
+    );
+    fails(
+        &[
+            "calendar",
+            "due",
+            "--from",
+            "2025-09-30T10:00:00",
+            "--hours",
+            "1",
+        ],
+        "--from \"2025-09-30T10:00:00\": not an RFC 3339",
+    );
+    fails(&["calendar", "due", "--hours", "1"], "--from is required");
+    fails(
+        &["calendar", "due", "--from", "2025-09-30T10:00:00+08:00"],
         "give exactly one of",
     );
-    fails(&["calendar", "due", "--from", "2025-09-30T10:00:00+08:00", "--hours", "-1"], "--hours \"-1\": expected a number of hours");
-    fails(&["calendar", "due", "--from", "2025-09-30T10:00:00+08:00", "--working-days", "-1"], "--working-days \"-1\"");
-    fails(&["calendar", "due", "--from", "2025-09-30T10:00:00+08:00", "--business-hours", "lots"], "--business-hours \"lots\"");
-    fails(&["calendar", "due", "--from", "2025-09-30T10:00:00+08:00", "--working-days", "1", "--rule", "fast"], "--rule \"fast\"");
-    fails(&["calendar", "due", "--calendar", "mars", "--from", "2025-09-30T10:00:00+08:00", "--hours", "1"], "unknown calendar \"mars\"");
     fails(
-        &["calendar", "due", "--calendar", "/no/such/cal.ics", "--from", "2025-09-30T10:00:00+08:00", "--hours", "1"],
+        &[
+            "calendar",
+            "due",
+            "--from",
+            "2025-09-30T10:00:00+08:00",
+            "--hours",
+            "1",
+            "--working-days",
+            "1",
+        ],
+        "give exactly one of",
+    );
+    fails(
+        &[
+            "calendar",
+            "due",
+            "--from",
+            "2025-09-30T10:00:00+08:00",
+            "--hours",
+            "-1",
+        ],
+        "--hours \"-1\": expected a number of hours",
+    );
+    fails(
+        &[
+            "calendar",
+            "due",
+            "--from",
+            "2025-09-30T10:00:00+08:00",
+            "--working-days",
+            "-1",
+        ],
+        "--working-days \"-1\"",
+    );
+    fails(
+        &[
+            "calendar",
+            "due",
+            "--from",
+            "2025-09-30T10:00:00+08:00",
+            "--business-hours",
+            "lots",
+        ],
+        "--business-hours \"lots\"",
+    );
+    fails(
+        &[
+            "calendar",
+            "due",
+            "--from",
+            "2025-09-30T10:00:00+08:00",
+            "--working-days",
+            "1",
+            "--rule",
+            "fast",
+        ],
+        "--rule \"fast\"",
+    );
+    fails(
+        &[
+            "calendar",
+            "due",
+            "--calendar",
+            "mars",
+            "--from",
+            "2025-09-30T10:00:00+08:00",
+            "--hours",
+            "1",
+        ],
+        "unknown calendar \"mars\"",
+    );
+    fails(
+        &[
+            "calendar",
+            "due",
+            "--calendar",
+            "/no/such/cal.ics",
+            "--from",
+            "2025-09-30T10:00:00+08:00",
+            "--hours",
+            "1",
+        ],
         "cannot read calendar file /no/such/cal.ics",
     );
-    let bad = TempFile::new("bad.toml", "timezone = \"Mars/Olympus\"\n[week]\nmon = [\"09:00-17:00\"]\n");
+    let bad = TempFile::new(
+        "bad.toml",
+        "timezone = \"Mars/Olympus\"\n[week]\nmon = [\"09:00-17:00\"]\n",
+    );
     fails(
-        &["calendar", "due", "--calendar", bad.path(), "--from", "2025-09-30T10:00:00+08:00", "--hours", "1"],
+        &[
+            "calendar",
+            "due",
+            "--calendar",
+            bad.path(),
+            "--from",
+            "2025-09-30T10:00:00+08:00",
+            "--hours",
+            "1",
+        ],
         &format!("{}:1: unknown time zone", bad.path()),
     );
-    fails(&["calendar", "elapsed", "--from", "2025-09-30T10:00:00+08:00"], "--to is required");
+    fails(
+        &["calendar", "elapsed", "--from", "2025-09-30T10:00:00+08:00"],
+        "--to is required",
+    );
     // Far beyond what the calendar computes in: an error, not a panic.
     fails(
-        &["calendar", "due", "--calendar", "24x7", "--from", "2025-09-30T10:00:00+08:00", "--business-hours", "99999999999"],
+        &[
+            "calendar",
+            "due",
+            "--calendar",
+            "24x7",
+            "--from",
+            "2025-09-30T10:00:00+08:00",
+            "--business-hours",
+            "99999999999",
+        ],
         "calendar 24x7:",
     );
 }
