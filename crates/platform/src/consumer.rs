@@ -8,6 +8,12 @@
 //! | `Retry` | nak with a delay; after `OMBUDS_MAX_DELIVER` deliveries, dead letter |
 //! | `Poison` | dead letter at once, then term |
 //!
+//! [`run_batched`] is the same loop for handlers that write to the store: it takes
+//! the messages already waiting (up to a batch), runs each handler in its own
+//! savepoint of ONE transaction, commits once, and only then acks. One commit for many
+//! messages is what gives throughput on SQLite; a message whose handler fails is rolled
+//! back alone and redelivered or dead-lettered as usual.
+//!
 //! Dead letters go to `dlq.<service>.<reason>` (stream `DLQ`) as a
 //! [`ombuds_proto::v1::DeadLetter`] holding the original message and the error. The loop
 //! stops between messages when shutdown is signalled, so in-flight work finishes.
@@ -306,6 +312,130 @@ async fn dead_letter(
             tracing::error!(consumer, error = %e, "cannot publish the dead letter; the message will be redelivered");
             msg.ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
                 .await
+        }
+    }
+}
+
+/// Runs a batching consumer until shutdown (see the module docs). The handler gets the
+/// savepoint it must write with; `after_commit` runs after each committed batch.
+pub async fn run_batched<H, Fut, A>(
+    ctx: ConsumerContext,
+    spec: ConsumerSpec,
+    db: sea_orm::DatabaseConnection,
+    max_batch: usize,
+    handler: H,
+    after_commit: A,
+) where
+    H: Fn(Arc<sea_orm::DatabaseTransaction>, Delivery) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send,
+    A: Fn() + Send + Sync + 'static,
+{
+    let mut backoff = Duration::from_millis(200);
+    while !ctx.shutdown.is_cancelled() {
+        match run_batched_once(&ctx, &spec, &db, max_batch.max(1), &handler, &after_commit).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(consumer = %spec.durable, error = %e, "consumer interrupted; restarting");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = ctx.shutdown.cancelled() => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn run_batched_once<H, Fut, A>(
+    ctx: &ConsumerContext,
+    spec: &ConsumerSpec,
+    db: &sea_orm::DatabaseConnection,
+    max_batch: usize,
+    handler: &H,
+    after_commit: &A,
+) -> anyhow::Result<()>
+where
+    H: Fn(Arc<sea_orm::DatabaseTransaction>, Delivery) -> Fut,
+    Fut: Future<Output = Outcome>,
+    A: Fn(),
+{
+    use futures::FutureExt;
+    use sea_orm::TransactionTrait;
+
+    let stream = ctx.js.get_stream(spec.stream).await?;
+    let consumer: jetstream::consumer::Consumer<pull::Config> = stream
+        .get_or_create_consumer(
+            &spec.durable,
+            pull::Config {
+                durable_name: Some(spec.durable.clone()),
+                filter_subject: spec.filter_subject.clone(),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                max_ack_pending: 10_000,
+                ..Default::default()
+            },
+        )
+        .await?;
+    let mut messages = consumer.messages().await?;
+    loop {
+        let first = tokio::select! {
+            _ = ctx.shutdown.cancelled() => return Ok(()),
+            m = messages.next() => m,
+        };
+        let mut batch = Vec::with_capacity(max_batch);
+        let mut next = first;
+        loop {
+            match next {
+                None => anyhow::bail!("message stream ended"),
+                Some(Err(e)) => {
+                    tracing::debug!(consumer = %spec.durable, error = %e, "message stream error");
+                }
+                Some(Ok(m)) => batch.push(m),
+            }
+            if batch.len() >= max_batch {
+                break;
+            }
+            match messages.next().now_or_never() {
+                Some(m) => next = m,
+                None => break,
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        let outer = db.begin().await?;
+        for msg in &batch {
+            let d = match detach(msg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "message without JetStream metadata; terminating it");
+                    let _ = msg.ack_with(AckKind::Term).await;
+                    continue;
+                }
+            };
+            let sp = Arc::new(outer.begin().await?);
+            let outcome = handler(sp.clone(), d.clone()).await;
+            let sp = Arc::try_unwrap(sp)
+                .map_err(|_| anyhow::anyhow!("a handler kept its transaction after returning"))?;
+            match outcome {
+                Outcome::Done | Outcome::Duplicate => sp.commit().await?,
+                _ => sp.rollback().await?,
+            }
+            results.push((msg, d, outcome));
+        }
+        if let Err(e) = outer.commit().await {
+            tracing::warn!(consumer = %spec.durable, error = %e, "batch commit failed; the batch will be redelivered");
+            for (msg, _, _) in results {
+                let _ = msg
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                    .await;
+            }
+            continue;
+        }
+        after_commit();
+        for (msg, d, outcome) in results {
+            settle(ctx, spec, msg, &d, outcome).await;
         }
     }
 }

@@ -64,6 +64,8 @@ event!(ComplaintMessageAdded, "complaint.message_added");
 event!(ComplaintResolved, "complaint.resolved");
 event!(SatisfactionRecorded, "complaint.satisfaction_recorded");
 event!(ComplaintAssigned, "routing.assigned");
+event!(ComplaintEscalated, "routing.escalated");
+event!(ComplaintTransferred, "routing.transferred");
 event!(SlaClockStarted, "sla.started");
 event!(SlaClockWarning, "sla.warning");
 event!(SlaClockBreached, "sla.breached");

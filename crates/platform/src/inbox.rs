@@ -3,8 +3,8 @@
 //! finds its id and is acked without a second effect.
 
 use sea_orm::{
-    sea_query::OnConflict, ActiveValue::Set, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, TransactionTrait,
+    sea_query::OnConflict, ActiveValue::Set, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, TransactionTrait,
 };
 
 pub mod entity {
@@ -70,15 +70,13 @@ pub mod migration {
     }
 }
 
-/// Begins the transaction that handles `event_id` for `consumer`, with the inbox row
-/// already written in it. `None` means the event was handled before: ack it and move on.
-/// The caller applies its effect with the returned transaction and commits.
-pub async fn begin_once(
-    db: &DatabaseConnection,
+/// Records that `consumer` handled `event_id`, inside the caller's transaction.
+/// `false` means it had been handled before: do nothing more and let it be acked.
+pub async fn record<C: ConnectionTrait>(
+    conn: &C,
     consumer: &str,
     event_id: &str,
-) -> Result<Option<DatabaseTransaction>, DbErr> {
-    let txn = db.begin().await?;
+) -> Result<bool, DbErr> {
     let inserted = entity::Entity::insert(entity::ActiveModel {
         consumer: Set(consumer.to_owned()),
         event_id: Set(event_id.to_owned()),
@@ -89,9 +87,21 @@ pub async fn begin_once(
             .do_nothing()
             .to_owned(),
     )
-    .exec_without_returning(&txn)
+    .exec_without_returning(conn)
     .await?;
-    if inserted == 0 {
+    Ok(inserted > 0)
+}
+
+/// Begins the transaction that handles `event_id` for `consumer`, with the inbox row
+/// already written in it. `None` means the event was handled before: ack it and move on.
+/// The caller applies its effect with the returned transaction and commits.
+pub async fn begin_once(
+    db: &DatabaseConnection,
+    consumer: &str,
+    event_id: &str,
+) -> Result<Option<DatabaseTransaction>, DbErr> {
+    let txn = db.begin().await?;
+    if !record(&txn, consumer, event_id).await? {
         txn.rollback().await?;
         return Ok(None);
     }

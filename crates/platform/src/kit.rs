@@ -138,6 +138,29 @@ impl Kit {
             .spawn(consumer::run(self.consumer_context(), spec, handler));
     }
 
+    /// Starts a batching consumer that writes through the transaction it is given;
+    /// see [`consumer::run_batched`].
+    pub fn consume_batched<H, Fut, A>(
+        &self,
+        spec: ConsumerSpec,
+        max_batch: usize,
+        handler: H,
+        after_commit: A,
+    ) where
+        H: Fn(Arc<sea_orm::DatabaseTransaction>, Delivery) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+        A: Fn() + Send + Sync + 'static,
+    {
+        self.workers.spawn(consumer::run_batched(
+            self.consumer_context(),
+            spec,
+            self.db.clone(),
+            max_batch,
+            handler,
+            after_commit,
+        ));
+    }
+
     /// Runs a background loop; it must return when `shutdown` is cancelled.
     pub fn spawn<F>(&self, fut: F)
     where

@@ -9,6 +9,7 @@ use ombuds_platform::{
     inbox, time,
 };
 use ombuds_proto::v1;
+use sea_orm::DatabaseTransaction;
 
 use crate::{
     engine::{Action, Facts},
@@ -87,28 +88,40 @@ pub fn action_of(d: &Delivery) -> Result<Option<(v1::EventMeta, i64, Action)>, O
     Ok(Some((meta, when, action)))
 }
 
-/// Handles one message for the consumer named `consumer`.
-pub async fn handle(st: &State, consumer: &str, d: Delivery) -> Outcome {
+/// Handles one message for the consumer named `consumer`, inside `txn` (a savepoint of
+/// the batch's transaction, see `ombuds_platform::consumer::run_batched`). The timers it
+/// changes wait in `State::pending` until the batch commits.
+pub async fn handle(st: &State, txn: &DatabaseTransaction, consumer: &str, d: Delivery) -> Outcome {
     let (meta, when, action) = match action_of(&d) {
         Ok(Some(x)) => x,
         Ok(None) => return Outcome::Done,
         Err(o) => return o,
     };
-    let txn = match inbox::begin_once(&st.db, consumer, &meta.event_id).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return Outcome::Duplicate,
+    match inbox::record(txn, consumer, &meta.event_id).await {
+        Ok(true) => {}
+        Ok(false) => return Outcome::Duplicate,
         Err(e) => return e.into(),
-    };
-    let scheduled = match st.engine.apply(&txn, &meta, when, action).await {
-        Ok(s) => s,
-        Err(e) => return e.into(),
-    };
-    if let Err(e) = txn.commit().await {
-        return e.into();
     }
-    for s in scheduled {
+    match st.engine.apply(txn, &meta, when, action).await {
+        Ok(scheduled) => {
+            if let Ok(mut p) = st.pending.lock() {
+                p.extend(scheduled);
+            }
+            Outcome::Done
+        }
+        Err(e) => e.into(),
+    }
+}
+
+/// After a batch commits: its timers go to the queue and the outbox relay wakes.
+pub fn after_commit(st: &State) {
+    let pending = st
+        .pending
+        .lock()
+        .map(|mut p| std::mem::take(&mut *p))
+        .unwrap_or_default();
+    for s in pending {
         st.timers.schedule(s);
     }
     st.outbox.wake();
-    Outcome::Done
 }

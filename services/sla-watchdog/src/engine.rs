@@ -529,15 +529,15 @@ impl Engine {
     /// Looks at a running clock whose timer is due: announces the warning thresholds
     /// crossed and breaches it at the deadline, each at most once (the update only
     /// applies while the row still holds the `next_fire_at` this replica read).
-    /// Returns the clock's next timer, if any.
+    /// Returns whether the clock changed, and its next timer, if any.
     pub async fn fire(
         &self,
         txn: &DatabaseTransaction,
         c: clock::Model,
         now: i64,
-    ) -> Result<Option<Scheduled>, DbErr> {
+    ) -> Result<(bool, Option<Scheduled>), DbErr> {
         if c.state != "running" || c.next_fire_at == 0 || c.next_fire_at > now {
-            return Ok(None);
+            return Ok((false, None));
         }
         let cal = self.calendar(&c.calendar);
         let used = c.consumed_ms + elapsed(&cal, c.segment_start, now).0;
@@ -587,7 +587,7 @@ impl Engine {
             .exec(txn)
             .await?;
         if done.rows_affected != 1 {
-            return Ok(None);
+            return Ok((false, None));
         }
         for w in owed {
             outbox::enqueue(txn, &w).await?;
@@ -605,12 +605,13 @@ impl Engine {
                 },
             )
             .await?;
-            return Ok(None);
+            return Ok((true, None));
         }
-        Ok(uuid::Uuid::parse_str(&c.clock_id).ok().map(|id| Scheduled {
+        let next = uuid::Uuid::parse_str(&c.clock_id).ok().map(|id| Scheduled {
             clock_id: id.as_u128(),
             fire_at: next_fire_at,
-        }))
+        });
+        Ok((true, next))
     }
 }
 

@@ -80,6 +80,8 @@ pub struct State {
     pub outbox: OutboxSignal,
     pub engine: Engine,
     pub timers: TimerQueue,
+    /// Timers changed by the consumers' current batch, scheduled once it commits.
+    pub pending: std::sync::Mutex<Vec<engine::Scheduled>>,
     pub horizon: Duration,
 }
 
@@ -115,17 +117,23 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
             }),
         },
         timers: TimerQueue::default(),
+        pending: Default::default(),
         horizon: settings.horizon,
     });
     for (stream, durable, filter) in [
         ("COMPLAINTS", "sla-complaints", "complaint.>"),
         ("ROUTING", "sla-routing", "routing.assigned"),
     ] {
-        let st = state.clone();
-        kit.consume(ConsumerSpec::new(stream, durable, filter), move |d| {
-            let st = st.clone();
-            async move { clocks::handle(&st, durable, d).await }
-        });
+        let (st, after) = (state.clone(), state.clone());
+        kit.consume_batched(
+            ConsumerSpec::new(stream, durable, filter),
+            256,
+            move |txn, d| {
+                let st = st.clone();
+                async move { clocks::handle(&st, &txn, durable, d).await }
+            },
+            move || clocks::after_commit(&after),
+        );
     }
     kit.spawn(timer::run(state.clone(), settings.sweep, shutdown.clone()));
     kit.spawn(planner::watch(policies, settings.policy_reload, shutdown));

@@ -164,13 +164,18 @@ impl Platform {
         async_nats::jetstream::new(client)
     }
 
-    /// Lines of the file provider's mailbox that carry `ticket_no`.
+    /// Acknowledgements in the file provider's mailbox that carry `ticket_no`.
     pub fn acknowledgements(&self, ticket_no: &str) -> Vec<serde_json::Value> {
+        self.mailbox(ticket_no, "acknowledgement")
+    }
+
+    /// Lines of the file provider's mailbox with `ticket_no` and `template`.
+    pub fn mailbox(&self, ticket_no: &str, template: &str) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.notify_file)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["ticket_no"] == ticket_no)
+            .filter(|v| v["ticket_no"] == ticket_no && v["template"] == template)
             .collect()
     }
 
