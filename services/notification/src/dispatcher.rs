@@ -8,9 +8,11 @@
 //!    `sending` past its claim). Exactly one replica sees `rows_affected == 1`; the others
 //!    move on. A replica that dies mid-send leaves the row `sending`, and once the claim
 //!    expires any replica takes it again.
-//! 2. asks intake for the customer's address ([`crate::contacts`]), picks the medium
-//!    ([`crate::message::choose_recipient`]), renders the template ([`crate::templates`])
-//!    and hands the message to the provider ([`crate::provider`]).
+//! 2. renders the delivery's template with its stored facts ([`crate::templates`]),
+//!    addresses it (a customer's message: asks intake for the address
+//!    ([`crate::contacts`]) and picks the medium ([`crate::message::choose_recipient`]);
+//!    a staff alert: `OMBUDS_NOTIFY_STAFF_EMAIL`, by e-mail) and hands the message to the
+//!    provider ([`crate::provider`]). Every template takes this one path.
 //! 3. records the outcome in one transaction, guarded by its `claim_token`:
 //!    - sent: `status = 'sent'` plus `notification.sent` in the outbox;
 //!    - transient failure: back to `pending`, `attempts + 1`, `next_attempt_at` after an
@@ -23,8 +25,8 @@
 //! atomic step: if the process dies (or the store is unreachable, or the claim expires)
 //! after the provider has accepted a message and before the `sent` row is committed,
 //! the row is claimed again later and the customer gets the message a second time.
-//! Duplicates inside the platform are impossible (the unique `(complaint_id, template)`
-//! row, the inbox and the claim make sure of that); this window at the edge is the one
+//! Duplicates inside the platform are impossible (the unique `dedup_key` of the row,
+//! the inbox and the claim make sure of that); this window at the edge is the one
 //! place a message can go out twice, and it is kept small (a short, local commit right
 //! after the send).
 
@@ -53,10 +55,13 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     contacts::IntakeContacts,
     entity::delivery::{self, Column, Entity as Deliveries},
-    message::{choose_recipient, Medium, OutgoingMessage, NO_CONTACT_METHOD},
+    message::{choose_recipient, Medium, OutgoingMessage, Recipient, NO_CONTACT_METHOD},
     provider::{Provider, ProviderError},
-    templates,
+    templates::{self, Audience, Content, RenderContext},
 };
+
+/// The reason a staff alert fails when the staff address was unset after it was owed.
+pub const STAFF_ALERTS_OFF: &str = "staff alerts are off (OMBUDS_NOTIFY_STAFF_EMAIL is not set)";
 
 /// How often the dispatcher looks for due deliveries when nobody wakes it.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -101,6 +106,10 @@ pub struct Dispatcher<P> {
     /// `OMBUDS_NOTIFY_MAX_ATTEMPTS`.
     pub max_attempts: u32,
     pub counter: DeliveryCounter,
+    /// `OMBUDS_NOTIFY_TIMEZONE`: the zone times in messages are shown in.
+    pub render: RenderContext,
+    /// `OMBUDS_NOTIFY_STAFF_EMAIL`: where staff alerts go (plaintext; logged masked only).
+    pub staff_email: Option<String>,
 }
 
 /// A delivery this dispatcher holds the claim on.
@@ -157,6 +166,7 @@ impl<P: Provider> Dispatcher<P> {
             provider = self.provider.name(),
             intake = %self.contacts.url(),
             max_attempts = self.max_attempts,
+            time_zone = %self.render.time_zone,
             "notification dispatcher started"
         );
         while !shutdown.is_cancelled() {
@@ -258,15 +268,27 @@ impl<P: Provider> Dispatcher<P> {
 
     /// Looks up the recipient, renders the message and sends it. No transaction is open.
     async fn try_send(&self, row: &delivery::Model) -> Result<Sent, Failure> {
-        let rendered = templates::render(&row.template, &row.ticket_no)
+        let content = Content::from_row(&row.template, row.params.as_deref())
             .map_err(|e| Failure::new(false, e.to_string()))?;
-        let contact = self
-            .contacts
-            .get(&row.complaint_id)
-            .await
-            .map_err(|e| Failure::new(e.is_transient(), e.to_string()))?;
-        let recipient = choose_recipient(&contact.email, &contact.phone)
-            .ok_or_else(|| Failure::new(false, NO_CONTACT_METHOD))?;
+        let rendered = templates::render(&content, &row.ticket_no, &self.render);
+        let recipient = match content.audience() {
+            Audience::Customer => {
+                let contact = self
+                    .contacts
+                    .get(&row.complaint_id)
+                    .await
+                    .map_err(|e| Failure::new(e.is_transient(), e.to_string()))?;
+                choose_recipient(&contact.email, &contact.phone)
+                    .ok_or_else(|| Failure::new(false, NO_CONTACT_METHOD))?
+            }
+            Audience::Staff => Recipient {
+                medium: Medium::Email,
+                address: self
+                    .staff_email
+                    .clone()
+                    .ok_or_else(|| Failure::new(false, STAFF_ALERTS_OFF))?,
+            },
+        };
         let recipient_masked = recipient.masked();
         let body = match recipient.medium {
             Medium::Email => rendered.body,

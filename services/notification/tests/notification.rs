@@ -1,423 +1,29 @@
-//! Black-box tests of the notification service: a real nats-server, a real store
-//! (SQLite, or PostgreSQL with `OMBUDS_TEST_DATABASE_URL`), the service running
-//! in-process, and local stand-ins at the edges: a fake intake `ComplaintService` over
-//! gRPC (the source of customers' addresses) and, for the smtp provider, a small SMTP
-//! server that records what it receives.
+//! Black-box tests of the notification service's acknowledgements: a real nats-server,
+//! a real store (SQLite, or PostgreSQL with `OMBUDS_TEST_DATABASE_URL`), the service
+//! running in-process, and local stand-ins at the edges: a fake intake
+//! `ComplaintService` over gRPC (the source of customers' addresses, in [`support`]) and,
+//! for the smtp provider, a small SMTP server that records what it receives.
+
+mod support;
 
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    path::Path,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
-use async_nats::jetstream;
-use ombuds_notification::{entity::delivery, run, Settings};
-use ombuds_platform::{config::Config, events, pii};
-use ombuds_proto::v1::{
-    self,
-    complaint_service_server::{ComplaintService, ComplaintServiceServer},
-    notification_service_client::NotificationServiceClient,
-    ListDeliveriesRequest,
-};
+use ombuds_notification::entity::delivery;
+use ombuds_platform::events;
+use ombuds_proto::v1;
 use ombuds_testkit::{free_addr, wait_until, NatsServer, TestDatabase};
 use prost::Message as _;
 use sea_orm::EntityTrait;
+use support::*;
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     net::TcpListener,
     task::JoinHandle,
 };
-use tokio_util::sync::CancellationToken;
-use tonic::{transport::server::TcpIncoming, Request, Response, Status};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-// ---------------------------------------------------------------------------
-// Customers the fake intake knows.
-
-struct Customer {
-    complaint_id: String,
-    ticket_no: &'static str,
-    email: &'static str,
-    phone: &'static str,
-}
-
-fn customer(ticket_no: &'static str, email: &'static str, phone: &'static str) -> Customer {
-    Customer {
-        complaint_id: uuid::Uuid::now_v7().to_string(),
-        ticket_no,
-        email,
-        phone,
-    }
-}
-
-// ---------------------------------------------------------------------------
-// A fake intake: GetCustomerContact for known complaints, NOT_FOUND otherwise.
-
-#[derive(Clone, Default)]
-struct FakeIntake {
-    contacts: Arc<HashMap<String, v1::CustomerContact>>,
-}
-
-#[tonic::async_trait]
-impl ComplaintService for FakeIntake {
-    async fn submit(
-        &self,
-        _: Request<v1::SubmitRequest>,
-    ) -> Result<Response<v1::SubmitResponse>, Status> {
-        Err(Status::unimplemented("fake intake"))
-    }
-
-    async fn get(
-        &self,
-        _: Request<v1::GetComplaintRequest>,
-    ) -> Result<Response<v1::Complaint>, Status> {
-        Err(Status::unimplemented("fake intake"))
-    }
-
-    async fn list(
-        &self,
-        _: Request<v1::ListComplaintsRequest>,
-    ) -> Result<Response<v1::ListComplaintsResponse>, Status> {
-        Err(Status::unimplemented("fake intake"))
-    }
-
-    async fn get_customer_contact(
-        &self,
-        request: Request<v1::GetCustomerContactRequest>,
-    ) -> Result<Response<v1::CustomerContact>, Status> {
-        let id = request.into_inner().complaint_id;
-        match self.contacts.get(&id) {
-            Some(c) => Ok(Response::new(c.clone())),
-            None => Err(Status::not_found(format!("no complaint {id}"))),
-        }
-    }
-
-    async fn acknowledge(
-        &self,
-        _: Request<v1::AcknowledgeRequest>,
-    ) -> Result<Response<v1::Complaint>, Status> {
-        Err(Status::unimplemented("fake intake"))
-    }
-
-    async fn add_note(
-        &self,
-        _: Request<v1::AddNoteRequest>,
-    ) -> Result<Response<v1::Complaint>, Status> {
-        Err(Status::unimplemented("fake intake"))
-    }
-
-    async fn reply(&self, _: Request<v1::ReplyRequest>) -> Result<Response<v1::Complaint>, Status> {
-        Err(Status::unimplemented("fake intake"))
-    }
-
-    async fn set_awaiting_customer(
-        &self,
-        _: Request<v1::SetAwaitingCustomerRequest>,
-    ) -> Result<Response<v1::Complaint>, Status> {
-        Err(Status::unimplemented("fake intake"))
-    }
-
-    async fn customer_responded(
-        &self,
-        _: Request<v1::CustomerRespondedRequest>,
-    ) -> Result<Response<v1::Complaint>, Status> {
-        Err(Status::unimplemented("fake intake"))
-    }
-
-    async fn resolve(
-        &self,
-        _: Request<v1::ResolveRequest>,
-    ) -> Result<Response<v1::Complaint>, Status> {
-        Err(Status::unimplemented("fake intake"))
-    }
-
-    async fn close(&self, _: Request<v1::CloseRequest>) -> Result<Response<v1::Complaint>, Status> {
-        Err(Status::unimplemented("fake intake"))
-    }
-
-    async fn reopen(
-        &self,
-        _: Request<v1::ReopenRequest>,
-    ) -> Result<Response<v1::Complaint>, Status> {
-        Err(Status::unimplemented("fake intake"))
-    }
-
-    async fn record_satisfaction(
-        &self,
-        _: Request<v1::RecordSatisfactionRequest>,
-    ) -> Result<Response<v1::Complaint>, Status> {
-        Err(Status::unimplemented("fake intake"))
-    }
-}
-
-/// Serves the fake intake on `addr` until the returned token is cancelled.
-async fn start_fake_intake(
-    addr: SocketAddr,
-    customers: &[&Customer],
-) -> (CancellationToken, JoinHandle<()>) {
-    let contacts = customers
-        .iter()
-        .map(|c| {
-            (
-                c.complaint_id.clone(),
-                v1::CustomerContact {
-                    customer_id: format!("cust-{}", c.ticket_no),
-                    name: "张三".into(),
-                    phone: c.phone.into(),
-                    email: c.email.into(),
-                    channel: "web_form".into(),
-                    ticket_no: c.ticket_no.into(),
-                },
-            )
-        })
-        .collect();
-    let service = ComplaintServiceServer::new(FakeIntake {
-        contacts: Arc::new(contacts),
-    });
-    let listener = TcpListener::bind(addr).await.expect("bind the fake intake");
-    let stop = CancellationToken::new();
-    let s = stop.clone();
-    let task = tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener), s.cancelled_owned())
-            .await
-            .expect("fake intake serves");
-    });
-    (stop, task)
-}
-
-// ---------------------------------------------------------------------------
-// The service under test.
-
-struct Running {
-    token: CancellationToken,
-    task: JoinHandle<anyhow::Result<()>>,
-    grpc: SocketAddr,
-}
-
-fn start_service(nats: &NatsServer, db: &TestDatabase, extra: &[(&str, String)]) -> Running {
-    if std::env::var("TEST_LOG").is_ok() {
-        ombuds_platform::telemetry::init(ombuds_platform::config::LogFormat::Text);
-    }
-    let grpc = free_addr();
-    let mut pairs = vec![
-        ("NATS_URL".to_owned(), nats.url()),
-        ("DATABASE_URL".to_owned(), db.url.clone()),
-        ("OMBUDS_HTTP_ADDR".to_owned(), free_addr().to_string()),
-        ("OMBUDS_GRPC_ADDR".to_owned(), grpc.to_string()),
-        ("OMBUDS_SHUTDOWN_GRACE".to_owned(), "5s".to_owned()),
-    ];
-    pairs.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-    let cfg = Config::from_pairs("notification", pairs);
-    let settings = Settings::from_config(&cfg).expect("settings");
-    let token = CancellationToken::new();
-    let task = tokio::spawn(run(settings, token.clone()));
-    Running { token, task, grpc }
-}
-
-impl Running {
-    async fn stop(self) {
-        self.token.cancel();
-        self.task
-            .await
-            .expect("service task")
-            .expect("service stops cleanly");
-    }
-
-    /// A client, once the service answers (the port is bound before the store is
-    /// migrated, so a connection alone does not mean it is serving).
-    async fn client(&self) -> NotificationServiceClient<tonic::transport::Channel> {
-        let url = format!("http://{}", self.grpc);
-        wait_until("the notification gRPC service", WAIT, || {
-            let url = url.clone();
-            async move {
-                let mut client = NotificationServiceClient::connect(url)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                client
-                    .list_deliveries(ListDeliveriesRequest {
-                        complaint_id: "probe".into(),
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(client)
-            }
-        })
-        .await
-    }
-}
-
-async fn jetstream_ready(nats: &NatsServer) -> jetstream::Context {
-    let client = async_nats::connect(nats.url())
-        .await
-        .expect("connect to NATS");
-    let js = jetstream::new(client);
-    wait_until("the COMPLAINTS and NOTIFICATIONS streams", WAIT, || {
-        let js = js.clone();
-        async move {
-            js.get_stream("COMPLAINTS")
-                .await
-                .map_err(|e| e.to_string())?;
-            js.get_stream("NOTIFICATIONS")
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(())
-        }
-    })
-    .await;
-    js
-}
-
-fn received(c: &Customer) -> v1::ComplaintReceived {
-    v1::ComplaintReceived {
-        meta: Some(events::meta("intake", &c.complaint_id, c.ticket_no, 1)),
-        channel: "web_form".into(),
-        external_id: format!("ext-{}", c.ticket_no),
-        kind: "complaint".into(),
-        category: "billing".into(),
-        priority: 3,
-        customer: Some(v1::CustomerRef {
-            customer_id: format!("cust-{}", c.ticket_no),
-            name_masked: pii::mask_name("张三"),
-            phone_masked: pii::mask_phone(c.phone),
-            email_masked: pii::mask_email(c.email),
-        }),
-        subject: "Billing".into(),
-        body: "I was charged twice".into(),
-        received_at: None,
-        recorded_at: None,
-        status: "received".into(),
-    }
-}
-
-/// Publishes the same event again under another `Nats-Msg-Id`, so JetStream does not
-/// drop it and only the consumer's inbox can.
-async fn publish_copy(js: &jetstream::Context, ev: &v1::ComplaintReceived) {
-    let meta = ev.meta.clone().expect("meta");
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(
-        events::HDR_MSG_ID,
-        format!("{}-copy", meta.event_id).as_str(),
-    );
-    headers.insert(events::HDR_TYPE, "ombuds.v1.ComplaintReceived");
-    js.publish_with_headers("complaint.received", headers, ev.encode_to_vec().into())
-        .await
-        .expect("publish copy")
-        .await
-        .expect("copy stored");
-}
-
-/// Waits until the service's consumer has taken and acknowledged `n` messages.
-async fn consumer_caught_up(js: &jetstream::Context, n: u64) {
-    wait_until("the complaint.received consumer to catch up", WAIT, || {
-        let js = js.clone();
-        async move {
-            let stream = js
-                .get_stream("COMPLAINTS")
-                .await
-                .map_err(|e| e.to_string())?;
-            let info = stream
-                .consumer_info("notification-complaints")
-                .await
-                .map_err(|e| e.to_string())?;
-            if info.ack_floor.stream_sequence >= n
-                && info.num_ack_pending == 0
-                && info.num_pending == 0
-            {
-                Ok(())
-            } else {
-                Err(format!(
-                    "ack floor {} of {n}, {} unacked, {} pending",
-                    info.ack_floor.stream_sequence, info.num_ack_pending, info.num_pending
-                ))
-            }
-        }
-    })
-    .await
-}
-
-async fn deliveries(
-    client: &mut NotificationServiceClient<tonic::transport::Channel>,
-    complaint_id: &str,
-) -> Vec<v1::Delivery> {
-    client
-        .list_deliveries(ListDeliveriesRequest {
-            complaint_id: complaint_id.to_owned(),
-        })
-        .await
-        .expect("ListDeliveries")
-        .into_inner()
-        .deliveries
-}
-
-/// Waits until the complaint's only delivery has reached `status`, and returns it.
-async fn delivery_in(
-    client: &NotificationServiceClient<tonic::transport::Channel>,
-    complaint_id: &str,
-    status: &str,
-) -> v1::Delivery {
-    wait_until(
-        &format!("delivery of {complaint_id} to be {status}"),
-        WAIT,
-        || {
-            let mut client = client.clone();
-            let complaint_id = complaint_id.to_owned();
-            async move {
-                let list = deliveries(&mut client, &complaint_id).await;
-                match list.as_slice() {
-                    [d] if d.status == status => Ok(d.clone()),
-                    other => Err(format!("{other:?}")),
-                }
-            }
-        },
-    )
-    .await
-}
-
-fn mailbox_lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect()
-}
-
-/// Every message on the NOTIFICATIONS stream, once it holds `n`.
-async fn notifications(js: &jetstream::Context, n: u64) -> Vec<jetstream::message::StreamMessage> {
-    let stream = js.get_stream("NOTIFICATIONS").await.expect("NOTIFICATIONS");
-    wait_until(&format!("{n} notification events"), WAIT, || {
-        let stream = stream.clone();
-        async move {
-            let info = stream.get_info().await.map_err(|e| e.to_string())?;
-            if info.state.messages >= n {
-                Ok(())
-            } else {
-                Err(format!("{} events so far", info.state.messages))
-            }
-        }
-    })
-    .await;
-    let info = stream.get_info().await.expect("stream info");
-    let mut out = Vec::new();
-    for seq in info.state.first_sequence..=info.state.last_sequence {
-        out.push(stream.get_raw_message(seq).await.expect("stream message"));
-    }
-    out
-}
-
-fn assert_no_plaintext(bytes: &[u8], secrets: &[&str], what: &str) {
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        assert!(
-            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-            "{what} carries {secret} in plaintext"
-        );
-    }
-}
-
 // ---------------------------------------------------------------------------
 
 #[tokio::test]
@@ -986,5 +592,69 @@ async fn smtp_provider_sends_the_acknowledgement_by_email() {
     intake_stop.cancel();
     intake_task.await.expect("fake intake task");
     smtp_task.abort();
+    db.drop_pg().await;
+}
+
+/// A store from before delay notices (one acknowledgement per `(complaint_id,
+/// template)`) upgrades in place: its rows get the key the consumer writes now, so an
+/// acknowledgement owed before the upgrade is not owed a second time after it.
+#[tokio::test]
+async fn an_existing_store_keeps_its_acknowledgements_across_the_upgrade() {
+    use ombuds_notification::migration::Migrator;
+    use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter};
+    use sea_orm_migration::MigratorTrait;
+
+    let db = TestDatabase::new("notification_upgrade").await;
+    let conn = ombuds_platform::db::connect(&db.url).await.expect("store");
+    // outbox, inbox and deliveries as the previous version left them.
+    Migrator::up(&conn, Some(3)).await.expect("old migrations");
+    conn.execute_unprepared(
+        "INSERT INTO deliveries (delivery_id, complaint_id, ticket_no, complaint_version, \
+         template, status, attempts, next_attempt_at, created_at, updated_at) VALUES \
+         ('d-old', 'c-old', 'TS-20261122-000900', 1, 'acknowledgement', 'sent', 1, 0, 0, 0)",
+    )
+    .await
+    .expect("an old row");
+    Migrator::up(&conn, None).await.expect("the upgrade");
+
+    let row = delivery::Entity::find_by_id("d-old")
+        .one(&conn)
+        .await
+        .expect("read")
+        .expect("the old row");
+    assert_eq!(row.dedup_key, "acknowledgement:c-old");
+    assert_eq!(row.params, None);
+    // The key is unique: the same acknowledgement cannot be owed twice.
+    let again = conn
+        .execute_unprepared(
+            "INSERT INTO deliveries (delivery_id, complaint_id, ticket_no, complaint_version, \
+             template, dedup_key, status, attempts, next_attempt_at, created_at, updated_at) \
+             VALUES ('d-new', 'c-old', 'TS-20261122-000900', 1, 'acknowledgement', \
+             'acknowledgement:c-old', 'pending', 0, 0, 0, 0)",
+        )
+        .await;
+    assert!(
+        again.is_err(),
+        "a second row with the same key was accepted"
+    );
+    // Several messages of one template for one complaint are fine now.
+    for (id, key) in [("d-r1", "result:c-old:5"), ("d-r2", "result:c-old:9")] {
+        conn.execute_unprepared(&format!(
+            "INSERT INTO deliveries (delivery_id, complaint_id, ticket_no, complaint_version, \
+             template, dedup_key, status, attempts, next_attempt_at, created_at, updated_at) \
+             VALUES ('{id}', 'c-old', 'TS-20261122-000900', 1, 'result', '{key}', 'sent', 1, \
+             0, 0, 0)"
+        ))
+        .await
+        .expect("two results for one complaint");
+    }
+    let n = delivery::Entity::find()
+        .filter(delivery::Column::ComplaintId.eq("c-old"))
+        .all(&conn)
+        .await
+        .expect("rows")
+        .len();
+    assert_eq!(n, 3);
+    conn.close().await.expect("close");
     db.drop_pg().await;
 }

@@ -1,10 +1,11 @@
 //! The `deliveries` table: one row per message the platform owes a customer.
 //!
-//! A row is created by the `complaint.received` consumer (status `pending`) and driven
-//! by the [`crate::dispatcher`]: `pending` → `sending` (claimed by one replica until
+//! A row is created by a [`crate::consumer`] (status `pending`) and driven by the
+//! [`crate::dispatcher`]: `pending` → `sending` (claimed by one replica until
 //! `claimed_until`) → `sent` or `failed`, or back to `pending` with a later
-//! `next_attempt_at` after a transient failure. `(complaint_id, template)` is unique, so
-//! one complaint gets exactly one acknowledgement however often its event arrives.
+//! `next_attempt_at` after a transient failure. `dedup_key` is unique and names what the
+//! message is owed for (`acknowledgement:<complaint>`, `delay:<complaint>:<clock>`, …, see
+//! [`crate::consumer`]), so a message is created once however often its event arrives.
 //!
 //! No plaintext personal data is stored here: the address is fetched from intake at
 //! send time and only its masked form (`recipient_masked`) is kept.
@@ -32,6 +33,12 @@ pub struct Model {
     pub complaint_version: i64,
     /// e.g. `acknowledgement`; see [`crate::templates`].
     pub template: String,
+    /// What the message is owed for; unique (see [`crate::consumer`]).
+    #[sea_orm(unique)]
+    pub dedup_key: String,
+    /// The template's facts as JSON ([`crate::templates::Content`]); none for the
+    /// acknowledgements written before parameters existed.
+    pub params: Option<String>,
     /// pending | sending | sent | failed
     pub status: String,
     /// Attempts made so far (a contact lookup or a send that ended in an outcome).

@@ -1,6 +1,7 @@
 //! Creates `deliveries` (see [`crate::entity::delivery`]) with the unique
-//! `(complaint_id, template)` pair that makes acknowledgements exactly-once, and the
-//! index the dispatcher uses to find due rows.
+//! `(complaint_id, template)` pair that made acknowledgements exactly-once (replaced by
+//! the unique `dedup_key` in `m20261122_000002_delivery_keys`), and the index the
+//! dispatcher uses to find due rows.
 
 use sea_orm_migration::prelude::*;
 

@@ -4,6 +4,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_deliveries;
+mod m20261122_000002_delivery_keys;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(ombuds_platform::outbox::migration::CreateOutbox),
             Box::new(ombuds_platform::inbox::migration::CreateInbox),
             Box::new(m20261122_000001_create_deliveries::Migration),
+            Box::new(m20261122_000002_delivery_keys::Migration),
         ]
     }
 }
