@@ -106,6 +106,8 @@ pub enum Command {
     /// SLA clocks.
     #[command(subcommand)]
     Sla(SlaCommand),
+    /// Transfer a complaint to another department with a transfer form (routing).
+    Transfer(crate::transfer::TransferArgs),
     /// Check that every service's gRPC port answers.
     Ping,
     /// Deadline arithmetic on a business calendar (local; talks to no service).

@@ -91,6 +91,7 @@ pub async fn run(cli: Cli) -> Result<String, CtlError> {
                 render::clocks_text(&r, Utc::now())
             })
         }
+        Command::Transfer(args) => return crate::transfer::run(args, e, json).await,
         Command::Ping => return ping(e, json).await,
         Command::Calendar(c) => return crate::calendar::run(c, json),
         Command::Lifecycle(c) => return crate::lifecycle::run(c, &e.intake, json).await,

@@ -1,6 +1,7 @@
 //! `ombudsctl`: the operator's command-line client for Ombuds. It talks to the
-//! services over their gRPC APIs only (ComplaintService on intake, SlaService on the
-//! SLA watchdog, AnalyticsService on analytics), like any other client would.
+//! services over their gRPC APIs only (ComplaintService on intake, RoutingService on
+//! routing, SlaService on the SLA watchdog, AnalyticsService on analytics), like any
+//! other client would.
 //!
 //! `cli` parses the command line, `commands` makes the calls, `render` prints the
 //! answers as text or JSON, and `client` connects and turns every failure into one
@@ -13,6 +14,7 @@ mod client;
 mod commands;
 mod lifecycle;
 mod render;
+mod transfer;
 
 use std::{io::Write, process::ExitCode};
 

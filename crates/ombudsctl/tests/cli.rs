@@ -1,5 +1,6 @@
 //! Runs the real `ombudsctl` binary against stand-in gRPC servers (intake's
-//! ComplaintService, the SLA watchdog's SlaService and analytics' AnalyticsService)
+//! ComplaintService, routing's RoutingService, the SLA watchdog's SlaService and
+//! analytics' AnalyticsService)
 //! on free ports: what reaches the server, what the operator sees on standard output
 //! and standard error, and the exit code.
 
@@ -13,6 +14,7 @@ use ombuds_proto::v1::{
     analytics_service_server::{AnalyticsService, AnalyticsServiceServer},
     complaint_service_server::{ComplaintService, ComplaintServiceServer},
     get_complaint_request::Key,
+    routing_service_server::{RoutingService, RoutingServiceServer},
     sla_service_server::{SlaService, SlaServiceServer},
 };
 use prost_types::Timestamp;
@@ -26,6 +28,7 @@ struct Fake {
     submitted: Arc<Mutex<Vec<v1::SubmitRequest>>>,
     listed: Arc<Mutex<Vec<v1::ListComplaintsRequest>>>,
     acted: Arc<Mutex<Vec<String>>>,
+    transfers: Arc<Mutex<Vec<v1::TransferRequest>>>,
 }
 
 fn complaint() -> v1::Complaint {
@@ -326,7 +329,56 @@ impl AnalyticsService for Fake {
     }
 }
 
-/// Serves all three stand-ins on one free port.
+#[tonic::async_trait]
+impl RoutingService for Fake {
+    async fn get_assignment(
+        &self,
+        _request: Request<v1::GetAssignmentRequest>,
+    ) -> Result<Response<v1::Assignment>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+
+    async fn list_rules(
+        &self,
+        _request: Request<v1::ListRulesRequest>,
+    ) -> Result<Response<v1::ListRulesResponse>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+
+    async fn list_escalations(
+        &self,
+        _request: Request<v1::ListEscalationsRequest>,
+    ) -> Result<Response<v1::ListEscalationsResponse>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+
+    async fn transfer(
+        &self,
+        request: Request<v1::TransferRequest>,
+    ) -> Result<Response<v1::TransferForm>, Status> {
+        let r = request.into_inner();
+        self.transfers.lock().expect("lock").push(r.clone());
+        if r.deadline.is_none_or(|d| d.seconds < T0) {
+            return Err(Status::invalid_argument("deadline: is not in the future"));
+        }
+        Ok(Response::new(v1::TransferForm {
+            transfer_id: "tr-1".into(),
+            complaint_id: r.complaint_id,
+            ticket_no: "TS-20261122-0001".into(),
+            from_department: "billing".into(),
+            to_department: r.to_department,
+            requirement: r.requirement,
+            deadline: r.deadline,
+            actor: r.actor,
+            transferred_at: Some(Timestamp {
+                seconds: T0,
+                nanos: 0,
+            }),
+        }))
+    }
+}
+
+/// Serves all four stand-ins on one free port.
 async fn serve(fake: Fake) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -335,6 +387,7 @@ async fn serve(fake: Fake) -> SocketAddr {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(ComplaintServiceServer::new(fake.clone()))
+            .add_service(RoutingServiceServer::new(fake.clone()))
             .add_service(SlaServiceServer::new(fake.clone()))
             .add_service(AnalyticsServiceServer::new(fake))
             .serve_with_incoming(TcpIncoming::from(listener)),
@@ -352,8 +405,8 @@ async fn ombudsctl(addr: SocketAddr, args: &[&str]) -> Run {
     let url = format!("http://{addr}");
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ombudsctl"))
         .args(["--intake", &url, "--sla", &url, "--analytics", &url])
+        .args(["--routing", &url])
         .args(args)
-        .env_remove("OMBUDS_ROUTING_GRPC_URL")
         .env_remove("OMBUDS_NOTIFICATION_GRPC_URL")
         .output()
         .await
@@ -498,7 +551,7 @@ async fn stats_and_sla_show() {
     let r = ombudsctl(addr, &["sla", "show", "TS-20261122-0001"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stdout.contains("resolution  met    mobile-operator  2026-11-22T07:00:00Z  2026-11-22T08:00:00Z  2026-11-22T07:59:00Z\n"),
+        r.stdout.contains("resolution  met    -       -     2026-11-22T07:00:00Z  2026-11-22T08:00:00Z  2026-11-22T07:59:00Z\n"),
         "{}",
         r.stdout
     );
@@ -631,4 +684,110 @@ async fn lifecycle_commands_print_the_new_status_and_version() {
             "reopen TS-20261122-0001 v4 by a",
         ]
     );
+}
+
+#[tokio::test]
+async fn transfer_resolves_the_ticket_and_sends_the_form() {
+    let fake = Fake::default();
+    let addr = serve(fake.clone()).await;
+    let r = ombudsctl(
+        addr,
+        &[
+            "transfer",
+            "TS-20261122-0001",
+            "--to",
+            "technical",
+            "--requirement",
+            "check the base station",
+            "--deadline",
+            "2026-11-25T18:00:00+08:00",
+            "--actor",
+            "agent-7",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (
+            0,
+            "TS-20261122-0001  billing -> technical  due 2026-11-25T10:00:00Z  transfer tr-1\n",
+            ""
+        )
+    );
+    let sent = fake.transfers.lock().expect("lock").clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].complaint_id, "0193a3c2-7b1e-7c3d-9f00-123456789abc");
+    assert_eq!(sent[0].to_department, "technical");
+    assert_eq!(sent[0].requirement, "check the base station");
+    assert_eq!(sent[0].actor, "agent-7");
+    assert_eq!(
+        sent[0].deadline,
+        Some(Timestamp {
+            seconds: T0 + 3 * 86_400 + 7_200,
+            nanos: 0
+        })
+    );
+
+    // --json prints the form; a refused form is one line on standard error.
+    let r = ombudsctl(
+        addr,
+        &[
+            "transfer",
+            "0193a3c2-7b1e-7c3d-9f00-123456789abc",
+            "--to",
+            "quality",
+            "--requirement",
+            "x",
+            "--deadline",
+            "2026-11-25T10:00:00Z",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(j["to_department"], "quality");
+    assert_eq!(j["deadline"], "2026-11-25T10:00:00Z");
+    let r = ombudsctl(
+        addr,
+        &[
+            "transfer",
+            "TS-20261122-0001",
+            "--to",
+            "quality",
+            "--requirement",
+            "x",
+            "--deadline",
+            "2020-01-01T00:00:00Z",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (
+            1,
+            "",
+            "error: INVALID_ARGUMENT: deadline: is not in the future\n"
+        )
+    );
+    let r = ombudsctl(
+        addr,
+        &[
+            "transfer",
+            "TS-404",
+            "--to",
+            "quality",
+            "--requirement",
+            "x",
+            "--deadline",
+            "2026-11-25T10:00:00Z",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "error: NOT_FOUND: no complaint with ticket TS-404\n"
+    );
+    assert_eq!(fake.transfers.lock().expect("lock").len(), 3);
 }

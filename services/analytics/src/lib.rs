@@ -4,7 +4,9 @@
 //! (`analytics-complaints`, `analytics-routing`, `analytics-sla`,
 //! `analytics-notifications`), dispatches each message on its subject (or its
 //! `Ombuds-Type` header) and applies it to the store ([`projection`]): the per-complaint
-//! `complaint_facts` and the `counters`. Each consumer has its own inbox, so a
+//! `complaint_facts`, the per-clock `sla_clock_facts` (on-time rates) and the
+//! `counters` (escalations per level and transfers among them). Each consumer has its
+//! own inbox, so a
 //! redelivered event never counts twice. The counts ([`counts::CountsView`]) are served
 //! over gRPC `AnalyticsService.GetCounts`, `GET /v1/counts` and a dashboard at `GET /`
 //! ([`http`]), and published live on `analytics.live.counts` and in the KV bucket
@@ -77,6 +79,8 @@ enum Kind {
     Received,
     StatusChanged,
     Assigned,
+    Escalated,
+    Transferred,
     SlaStarted,
     SlaBreached,
     SlaMet,
@@ -84,7 +88,7 @@ enum Kind {
     NotificationFailed,
 }
 
-const KINDS: [(&str, &str, Kind); 8] = [
+const KINDS: [(&str, &str, Kind); 10] = [
     (
         v1::ComplaintReceived::SUBJECT,
         v1::ComplaintReceived::TYPE,
@@ -99,6 +103,16 @@ const KINDS: [(&str, &str, Kind); 8] = [
         v1::ComplaintAssigned::SUBJECT,
         v1::ComplaintAssigned::TYPE,
         Kind::Assigned,
+    ),
+    (
+        v1::ComplaintEscalated::SUBJECT,
+        v1::ComplaintEscalated::TYPE,
+        Kind::Escalated,
+    ),
+    (
+        v1::ComplaintTransferred::SUBJECT,
+        v1::ComplaintTransferred::TYPE,
+        Kind::Transferred,
     ),
     (
         v1::SlaClockStarted::SUBJECT,
@@ -144,8 +158,29 @@ enum Effect {
     Received(v1::ComplaintReceived),
     StatusChanged(v1::ComplaintStatusChanged),
     Assigned(v1::ComplaintAssigned),
+    /// The department, and the `transfers` counter.
+    Transferred(v1::ComplaintTransferred),
+    /// The counter of the level reached.
+    Escalated(u32),
+    /// Bumps the named counter, and records the clock's outcome when it has an id.
+    Clock(&'static str, Option<projection::ClockEvent>),
     /// Bumps the named counter.
     Count(&'static str),
+}
+
+/// The clock an SLA event is about; `None` without a clock id (counted only).
+fn clock_of(
+    meta: &v1::EventMeta,
+    clock_id: &str,
+    target: &str,
+    kind: projection::ClockKind,
+) -> Option<projection::ClockEvent> {
+    (!clock_id.trim().is_empty()).then(|| projection::ClockEvent {
+        clock_id: clock_id.trim().to_owned(),
+        complaint_id: meta.complaint_id.clone(),
+        target: target.to_owned(),
+        kind,
+    })
 }
 
 /// Decodes `d` as `E`; answers the event's meta, checked, and the event.
@@ -187,18 +222,36 @@ fn read(d: &Delivery, kind: Kind) -> Result<(v1::EventMeta, Effect), Outcome> {
             let (m, e) = decode::<v1::ComplaintAssigned>(d, true)?;
             (m, Effect::Assigned(e))
         }
-        Kind::SlaStarted => (
-            decode::<v1::SlaClockStarted>(d, false)?.0,
-            Effect::Count(SLA_STARTED),
-        ),
-        Kind::SlaBreached => (
-            decode::<v1::SlaClockBreached>(d, false)?.0,
-            Effect::Count(SLA_BREACHED),
-        ),
-        Kind::SlaMet => (
-            decode::<v1::SlaClockMet>(d, false)?.0,
-            Effect::Count(SLA_MET),
-        ),
+        Kind::Transferred => {
+            let (m, e) = decode::<v1::ComplaintTransferred>(d, true)?;
+            (m, Effect::Transferred(e))
+        }
+        Kind::Escalated => {
+            let (m, e) = decode::<v1::ComplaintEscalated>(d, false)?;
+            if e.level == 0 {
+                return Err(Outcome::poison(
+                    "invalid",
+                    format!("{} with level 0", d.subject),
+                ));
+            }
+            (m, Effect::Escalated(e.level))
+        }
+        Kind::SlaStarted => {
+            let (m, e) = decode::<v1::SlaClockStarted>(d, false)?;
+            let clock = clock_of(&m, &e.clock_id, &e.target, ClockKind::Started);
+            (m, Effect::Clock(SLA_STARTED, clock))
+        }
+        Kind::SlaBreached => {
+            let (m, e) = decode::<v1::SlaClockBreached>(d, false)?;
+            let clock = clock_of(&m, &e.clock_id, &e.target, ClockKind::Breached);
+            (m, Effect::Clock(SLA_BREACHED, clock))
+        }
+        Kind::SlaMet => {
+            let (m, e) = decode::<v1::SlaClockMet>(d, false)?;
+            let kind = ClockKind::Met(e.margin_seconds);
+            let clock = clock_of(&m, &e.clock_id, &e.target, kind);
+            (m, Effect::Clock(SLA_MET, clock))
+        }
         Kind::NotificationSent => (
             decode::<v1::NotificationSent>(d, false)?.0,
             Effect::Count(NOTIFICATIONS_SENT),
@@ -277,6 +330,20 @@ async fn apply(
         Effect::Received(e) => projection::received(txn, meta, e).await,
         Effect::StatusChanged(e) => projection::status_changed(txn, meta, e).await,
         Effect::Assigned(e) => projection::assigned(txn, meta, e).await,
+        Effect::Transferred(e) => {
+            projection::transferred(txn, meta, e).await?;
+            projection::bump(txn, projection::TRANSFERS).await
+        }
+        Effect::Escalated(level) => {
+            let name = format!("{}{level}", projection::ESCALATIONS_LEVEL);
+            projection::bump(txn, &name).await
+        }
+        Effect::Clock(name, clock) => {
+            if let Some(clock) = clock {
+                projection::clock_event(txn, clock).await?;
+            }
+            projection::bump(txn, name).await
+        }
         Effect::Count(name) => projection::bump(txn, name).await,
     }
 }
@@ -405,10 +472,38 @@ mod tests {
         assert!(
             matches!(
                 read(&d, Kind::SlaStarted),
-                Ok((_, Effect::Count(projection::SLA_STARTED)))
+                Ok((_, Effect::Clock(projection::SLA_STARTED, None)))
             ),
-            "counters need no complaint id"
+            "counters need no complaint id, and no clock id"
         );
+        let met = v1::SlaClockMet {
+            meta: Some(meta.clone()),
+            clock_id: "clock-1".into(),
+            target: "resolution".into(),
+            margin_seconds: -60,
+            ..Default::default()
+        };
+        let d = delivery("sla.met", None, met.encode_to_vec());
+        match read(&d, Kind::SlaMet) {
+            Ok((_, Effect::Clock(projection::SLA_MET, Some(clock)))) => {
+                assert_eq!(clock.clock_id, "clock-1");
+                assert_eq!(clock.kind, projection::ClockKind::Met(-60));
+            }
+            _ => panic!("sla.met should record its clock"),
+        }
+        let escalated = v1::ComplaintEscalated {
+            meta: Some(meta.clone()),
+            level: 0,
+            ..Default::default()
+        };
+        let d = delivery("routing.escalated", None, escalated.encode_to_vec());
+        assert!(matches!(
+            read(&d, Kind::Escalated),
+            Err(Outcome::Poison {
+                reason: "invalid",
+                ..
+            })
+        ));
         meta.complaint_id.clear();
         let status = v1::ComplaintStatusChanged {
             meta: Some(meta),

@@ -1,10 +1,12 @@
-//! Applies events to the store: the `complaint_facts` projection and the `counters`.
+//! Applies events to the store: the `complaint_facts` and `sla_clock_facts`
+//! projections and the `counters`.
 //!
 //! Events about one complaint travel on different streams (COMPLAINTS, ROUTING, ...),
 //! so they arrive in any order. Every write is therefore a single upsert that creates
 //! the row if it is missing and otherwise changes only what the event knows about:
-//! `complaint.received` fills in the channel, kind and category, `routing.assigned` the
-//! department, and status events the status, each guarded by the complaint version so
+//! `complaint.received` fills in the channel, kind and category, `routing.assigned` and
+//! `routing.transferred` the department, and status events the status, each guarded by
+//! the complaint version so
 //! that older state never overwrites newer (`>=` wins, as in DESIGN.md, "Delivery
 //! guarantees" 5). Every function takes the caller's transaction, which also holds the
 //! inbox row, so a redelivered event never counts twice.
@@ -17,7 +19,7 @@ use sea_orm::{
     ConnectionTrait, DbErr, EntityTrait,
 };
 
-use crate::entity::{complaint_fact as fact, counter};
+use crate::entity::{clock_fact as clock, complaint_fact as fact, counter};
 
 /// `sla.started` events seen.
 pub const SLA_STARTED: &str = "sla_started";
@@ -29,6 +31,16 @@ pub const SLA_MET: &str = "sla_met";
 pub const NOTIFICATIONS_SENT: &str = "notifications_sent";
 /// `notification.failed` events seen.
 pub const NOTIFICATIONS_FAILED: &str = "notifications_failed";
+/// `routing.transferred` events seen.
+pub const TRANSFERS: &str = "transfers";
+/// The prefix of the counters of `routing.escalated` per level (`escalations_level_2`).
+pub const ESCALATIONS_LEVEL: &str = "escalations_level_";
+
+/// A clock's outcome in `sla_clock_facts.outcome`.
+pub const RUNNING: &str = "running";
+pub const BREACHED: &str = "breached";
+pub const MET_IN_TIME: &str = "met_in_time";
+pub const MET_LATE: &str = "met_late";
 
 /// Status set by `complaint.received` when the event does not name one.
 pub const RECEIVED: &str = "received";
@@ -172,6 +184,103 @@ pub async fn assigned(
                 .update_column(C::UpdatedAt)
                 .to_owned(),
         )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// `routing.transferred`: the receiving department, unless a newer assignment or
+/// transfer is stored (the same version guard as [`assigned`]; routing stamps both with
+/// the complaint version it knows, and at equal versions the later event wins).
+pub async fn transferred(
+    conn: &impl ConnectionTrait,
+    meta: &v1::EventMeta,
+    ev: &v1::ComplaintTransferred,
+) -> Result<(), DbErr> {
+    let as_assignment = v1::ComplaintAssigned {
+        meta: Some(meta.clone()),
+        department: ev.to_department.clone(),
+        ..Default::default()
+    };
+    assigned(conn, meta, &as_assignment).await
+}
+
+/// What an SLA event says about its clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockEvent {
+    pub clock_id: String,
+    pub complaint_id: String,
+    pub target: String,
+    pub kind: ClockKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockKind {
+    Started,
+    Breached,
+    /// With the margin: positive early, negative late (seconds).
+    Met(i64),
+}
+
+/// The value already stored (`sla_clock_facts.<col>`).
+fn stored_clock(c: clock::Column) -> SimpleExpr {
+    Expr::col((clock::Entity, c)).into()
+}
+
+/// The value the insert would have written (`excluded.<col>`).
+fn excluded_clock(c: clock::Column) -> SimpleExpr {
+    Expr::col((Alias::new("excluded"), c)).into()
+}
+
+/// Keeps a stored text unless it is empty.
+fn fill(c: clock::Column) -> SimpleExpr {
+    Expr::case(Expr::expr(stored_clock(c)).eq(""), excluded_clock(c))
+        .finally(stored_clock(c))
+        .into()
+}
+
+/// `sla.started`, `sla.breached` or `sla.met`: the clock's outcome (see
+/// [`crate::entity::clock_fact`]).
+pub async fn clock_event(conn: &impl ConnectionTrait, ev: &ClockEvent) -> Result<(), DbErr> {
+    use clock::Column as C;
+    let (outcome, breached, margin) = match ev.kind {
+        ClockKind::Started => (RUNNING, false, None),
+        ClockKind::Breached => (BREACHED, true, None),
+        ClockKind::Met(m) if m >= 0 => (MET_IN_TIME, false, Some(m)),
+        ClockKind::Met(m) => (MET_LATE, false, Some(m)),
+    };
+    let row = clock::ActiveModel {
+        clock_id: Set(ev.clock_id.clone()),
+        complaint_id: Set(ev.complaint_id.clone()),
+        target: Set(ev.target.trim().to_owned()),
+        outcome: Set(outcome.to_owned()),
+        breached: Set(breached),
+        margin_seconds: Set(margin),
+        updated_at: Set(now_ms()),
+    };
+    let mut on_conflict = OnConflict::column(C::ClockId);
+    on_conflict
+        .value(C::ComplaintId, fill(C::ComplaintId))
+        .value(C::Target, fill(C::Target))
+        .update_column(C::UpdatedAt);
+    match ev.kind {
+        // A start never changes an outcome already known.
+        ClockKind::Started => {}
+        ClockKind::Breached => {
+            let met = Expr::expr(stored_clock(C::Outcome)).is_in([MET_IN_TIME, MET_LATE]);
+            on_conflict
+                .value(
+                    C::Outcome,
+                    Expr::case(met, stored_clock(C::Outcome)).finally(Expr::val(BREACHED)),
+                )
+                .value(C::Breached, Expr::val(true));
+        }
+        ClockKind::Met(_) => {
+            on_conflict.update_columns([C::Outcome, C::MarginSeconds]);
+        }
+    }
+    clock::Entity::insert(row)
+        .on_conflict(on_conflict)
         .exec_without_returning(conn)
         .await?;
     Ok(())

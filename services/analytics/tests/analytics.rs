@@ -2,7 +2,9 @@
 //! streams (one complaint's status change arriving before its receipt) is counted
 //! right over gRPC, HTTP, core NATS and the KV bucket; a redelivered duplicate (same
 //! event id, new `Nats-Msg-Id`) is not counted twice; a garbage payload is
-//! dead-lettered and counting goes on.
+//! dead-lettered and counting goes on. A crafted mix of SLA, escalation and transfer
+//! events gives the on-time rates overall, per target and per department, and the
+//! escalations per level.
 
 use std::{
     collections::HashMap,
@@ -88,6 +90,56 @@ impl Complaint {
         }
     }
 
+    fn clock_started(&self, clock_id: &str, target: &str) -> v1::SlaClockStarted {
+        v1::SlaClockStarted {
+            meta: self.meta(0),
+            clock_id: clock_id.into(),
+            target: target.into(),
+            ..Default::default()
+        }
+    }
+
+    fn clock_breached(&self, clock_id: &str, target: &str) -> v1::SlaClockBreached {
+        v1::SlaClockBreached {
+            meta: self.meta(0),
+            clock_id: clock_id.into(),
+            target: target.into(),
+            ..Default::default()
+        }
+    }
+
+    fn clock_met(&self, clock_id: &str, target: &str, margin_seconds: i64) -> v1::SlaClockMet {
+        v1::SlaClockMet {
+            meta: self.meta(0),
+            clock_id: clock_id.into(),
+            target: target.into(),
+            margin_seconds,
+            ..Default::default()
+        }
+    }
+
+    fn escalated(&self, level: u32) -> v1::ComplaintEscalated {
+        v1::ComplaintEscalated {
+            meta: self.meta(1),
+            level,
+            escalated_to: format!("level-{level}"),
+            reason: "test".into(),
+            ..Default::default()
+        }
+    }
+
+    fn transferred(&self, from: &str, to: &str, version: u64) -> v1::ComplaintTransferred {
+        v1::ComplaintTransferred {
+            meta: self.meta(version),
+            transfer_id: uuid::Uuid::now_v7().to_string(),
+            from_department: from.into(),
+            to_department: to.into(),
+            requirement: "check it".into(),
+            actor: "agent-7".into(),
+            ..Default::default()
+        }
+    }
+
     fn notification_sent(&self) -> v1::NotificationSent {
         v1::NotificationSent {
             meta: self.meta(1),
@@ -105,9 +157,46 @@ fn map(pairs: &[(&str, u64)]) -> HashMap<String, u64> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
 }
 
+fn on_time(met_in_time: u64, met_late: u64, breached_open: u64, breached: u64) -> v1::OnTime {
+    let decided = met_in_time + met_late + breached_open;
+    v1::OnTime {
+        met_in_time,
+        met_late,
+        breached_open,
+        breached,
+        rate: (decided > 0).then(|| met_in_time as f64 / decided as f64),
+    }
+}
+
+fn on_time_map(pairs: &[(&str, v1::OnTime)]) -> HashMap<String, v1::OnTime> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+fn on_time_json(o: &v1::OnTime) -> serde_json::Value {
+    serde_json::json!({
+        "met_in_time": o.met_in_time,
+        "met_late": o.met_late,
+        "breached_open": o.breached_open,
+        "breached": o.breached,
+        "rate": o.rate,
+    })
+}
+
 /// The counts as JSON, the shape of `/v1/counts` and the live snapshots.
 fn json(c: &v1::Counts) -> serde_json::Value {
+    let by = |m: &HashMap<String, v1::OnTime>| -> serde_json::Value {
+        m.iter()
+            .map(|(k, v)| (k.clone(), on_time_json(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
     serde_json::json!({
+        "on_time": on_time_json(&c.on_time.unwrap_or_default()),
+        "on_time_by_target": by(&c.on_time_by_target),
+        "on_time_by_department": by(&c.on_time_by_department),
+        "escalations": c.escalations,
+        "escalations_by_level": c.escalations_by_level,
+        "transfers": c.transfers,
         "complaints": c.complaints,
         "by_channel": c.by_channel,
         "by_category": c.by_category,
@@ -285,6 +374,17 @@ async fn events_from_every_stream_are_counted_once() {
         sla_met: 1,
         notifications_sent: 2,
         notifications_failed: 0,
+        // clock-a met an hour early (billing), clock-b breached (technical); the three
+        // started clocks are still running and do not count.
+        on_time: Some(on_time(1, 0, 1, 1)),
+        on_time_by_target: on_time_map(&[("resolution", on_time(1, 0, 1, 1))]),
+        on_time_by_department: on_time_map(&[
+            ("billing", on_time(1, 0, 0, 0)),
+            ("technical", on_time(0, 0, 1, 1)),
+        ]),
+        escalations: 0,
+        escalations_by_level: HashMap::new(),
+        transfers: 0,
     };
     wait_counts(&mut grpc, &expected).await;
 
@@ -460,4 +560,171 @@ async fn wait_kv(bucket: &jetstream::kv::Store, expected: &v1::Counts) {
             .ok_or_else(|| format!("got {got}"))
     })
     .await;
+}
+
+#[tokio::test]
+async fn on_time_rates_escalations_and_transfers_from_a_crafted_mix() {
+    let nats = NatsServer::start();
+    let db = TestDatabase::new("analytics_on_time").await;
+    let (http_addr, grpc_addr) = (free_addr(), free_addr());
+    let cfg = Config::from_pairs(
+        "analytics",
+        [
+            ("NATS_URL", nats.url()),
+            ("DATABASE_URL", db.url.clone()),
+            ("OMBUDS_HTTP_ADDR", http_addr.to_string()),
+            ("OMBUDS_GRPC_ADDR", grpc_addr.to_string()),
+        ],
+    );
+    let settings = Settings::from_config(&cfg).expect("settings");
+    let token = CancellationToken::new();
+    let task = tokio::spawn(run(settings, token.clone()));
+    let client = async_nats::connect(nats.url())
+        .await
+        .expect("connect to NATS");
+    let js = jetstream::new(client);
+    wait_until("the streams", WAIT, || async {
+        for s in ["COMPLAINTS", "ROUTING", "SLA"] {
+            js.get_stream(s).await.map_err(|e| format!("{s}: {e}"))?;
+        }
+        Ok(())
+    })
+    .await;
+    let mut grpc = wait_until("the gRPC server", WAIT, || async {
+        AnalyticsServiceClient::connect(format!("http://{grpc_addr}"))
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+
+    // p in billing, q and r in technical (r is transferred to quality at the end), s
+    // never seen by analytics (its clock counts as unassigned).
+    let (p, q, r, s) = (
+        Complaint::new(),
+        Complaint::new(),
+        Complaint::new(),
+        Complaint::new(),
+    );
+    for (c, category, department) in [
+        (&p, "billing", "billing"),
+        (&q, "network", "technical"),
+        (&r, "network", "technical"),
+    ] {
+        events::publish(&js, &c.received("hotline", category, 1))
+            .await
+            .expect("publish");
+        events::publish(&js, &c.assigned(department, 1))
+            .await
+            .expect("publish");
+    }
+
+    macro_rules! publish {
+        ($($ev:expr),* $(,)?) => {
+            $(events::publish(&js, &$ev).await.expect("publish");)*
+        };
+    }
+    publish!(
+        // p: resolution met 10 minutes early, acknowledgement met exactly on time.
+        p.clock_started("p1", "resolution"),
+        p.clock_met("p1", "resolution", 600),
+        p.clock_started("p2", "acknowledgement"),
+        p.clock_met("p2", "acknowledgement", 0),
+        // q: resolution met an hour late, its breach arriving after the met; first
+        // response still running.
+        q.clock_started("q1", "resolution"),
+        q.clock_met("q1", "resolution", -3600),
+        q.clock_breached("q1", "resolution"),
+        q.clock_started("q2", "first_response"),
+        // r: resolution breached and open; acknowledgement met late without a breach.
+        r.clock_breached("r1", "resolution"),
+        r.clock_met("r2", "acknowledgement", -5),
+        // s: initial result met early.
+        s.clock_met("s1", "initial_result", 10),
+    );
+    let escalated = p.escalated(1);
+    for ev in [&escalated, &p.escalated(2), &q.escalated(2)] {
+        events::publish(&js, ev).await.expect("publish");
+    }
+    // A redelivered escalation is not counted twice. The transfer after it on the same
+    // stream (and consumer) shows when the copy was handled.
+    redeliver(&js, &escalated).await;
+    events::publish(&js, &r.transferred("technical", "quality", 1))
+        .await
+        .expect("publish");
+
+    let expected = v1::Counts {
+        complaints: 3,
+        by_channel: map(&[("hotline", 3)]),
+        by_category: map(&[("billing", 1), ("network", 2)]),
+        by_department: map(&[("billing", 1), ("technical", 1), ("quality", 1)]),
+        by_status: map(&[("received", 3)]),
+        sla_started: 4,
+        sla_breached: 2,
+        sla_met: 5,
+        notifications_sent: 0,
+        notifications_failed: 0,
+        // In time: p1, p2, s1. Late: q1 (also breached), r2. Breached and open: r1.
+        on_time: Some(on_time(3, 2, 1, 2)),
+        on_time_by_target: on_time_map(&[
+            ("resolution", on_time(1, 1, 1, 2)),
+            ("acknowledgement", on_time(1, 1, 0, 0)),
+            ("initial_result", on_time(1, 0, 0, 0)),
+        ]),
+        on_time_by_department: on_time_map(&[
+            ("billing", on_time(2, 0, 0, 0)),
+            ("technical", on_time(0, 1, 0, 1)),
+            ("quality", on_time(0, 1, 1, 1)),
+            ("unassigned", on_time(1, 0, 0, 0)),
+        ]),
+        escalations: 3,
+        escalations_by_level: [(1, 1), (2, 2)].into_iter().collect(),
+        transfers: 1,
+    };
+    wait_counts(&mut grpc, &expected).await;
+    let overall = expected.on_time.expect("on_time");
+    assert_eq!(overall.rate, Some(0.5));
+    assert_eq!(
+        expected.on_time_by_target["resolution"].rate,
+        Some(1.0 / 3.0)
+    );
+    assert_eq!(expected.on_time_by_department["technical"].rate, Some(0.0));
+
+    let http = reqwest::Client::new();
+    let body: serde_json::Value = http
+        .get(format!("http://{http_addr}/v1/counts"))
+        .send()
+        .await
+        .expect("GET /v1/counts")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(body, json(&expected));
+    assert_eq!(body["on_time"]["rate"], serde_json::json!(0.5));
+    assert_eq!(body["escalations_by_level"]["2"], serde_json::json!(2));
+    let bucket = ombuds_platform::nats::analytics_bucket(&js)
+        .await
+        .expect("bucket");
+    wait_kv(&bucket, &expected).await;
+    let page = http
+        .get(format!("http://{http_addr}/"))
+        .send()
+        .await
+        .expect("GET /")
+        .text()
+        .await
+        .expect("page");
+    for needle in [
+        "on_time_by_target",
+        "on_time_by_department",
+        "escalations_by_level",
+        "transfers",
+    ] {
+        assert!(page.contains(needle), "the dashboard shows {needle}");
+    }
+
+    token.cancel();
+    task.await
+        .expect("join")
+        .expect("analytics stopped cleanly");
+    db.drop_pg().await;
 }

@@ -6,6 +6,8 @@
 //!   `dlq.intake.decode` / `dlq.intake.invalid` with the reason.
 //! - `intake-routing` on `routing.assigned`: the department and assignee; a received or
 //!   triaged complaint moves to `assigned` ([`crate::lifecycle`]).
+//! - `intake-transfers` on `routing.transferred`: a transfer form moves the complaint to
+//!   another department ([`store::apply_transfer`]).
 //! - `intake-sla` on `sla.>`: the clocks' deadlines and states.
 
 use std::sync::Arc;
@@ -36,6 +38,14 @@ pub fn start(kit: &Kit, state: Arc<State>) {
         move |d| {
             let st = st.clone();
             async move { on_assigned(&st, d).await }
+        },
+    );
+    let st = state.clone();
+    kit.consume(
+        ConsumerSpec::new("ROUTING", "intake-transfers", "routing.transferred"),
+        move |d| {
+            let st = st.clone();
+            async move { on_transferred(&st, d).await }
         },
     );
     let st = state;
@@ -115,6 +125,43 @@ async fn on_assigned(st: &State, d: Delivery) -> Outcome {
     }
     st.outbox.wake();
     Outcome::Done
+}
+
+async fn on_transferred(st: &State, d: Delivery) -> Outcome {
+    let ev: v1::ComplaintTransferred = match d.decode() {
+        Ok(e) => e,
+        Err(o) => return o,
+    };
+    let Some(meta) = ev.meta.clone() else {
+        return Outcome::poison("invalid", "routing.transferred without meta");
+    };
+    if ev.to_department.trim().is_empty() {
+        return Outcome::poison("invalid", "routing.transferred without to_department");
+    }
+    let txn = match inbox::begin_once(&st.db, "intake-transfers", &meta.event_id).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return Outcome::Duplicate,
+        Err(e) => return e.into(),
+    };
+    match store::apply_transfer(&txn, &ev).await {
+        Ok(store::Assignment::Applied) => {}
+        Ok(store::Assignment::UnknownComplaint) => {
+            let _ = txn.rollback().await;
+            return Outcome::retry(format!("complaint {} is not known here", meta.complaint_id));
+        }
+        Ok(store::Assignment::Raced) => {
+            let _ = txn.rollback().await;
+            return Outcome::retry(format!(
+                "complaint {} changed while the transfer was applied",
+                meta.complaint_id
+            ));
+        }
+        Err(e) => return e.into(),
+    }
+    match txn.commit().await {
+        Ok(()) => Outcome::Done,
+        Err(e) => e.into(),
+    }
 }
 
 async fn on_sla(st: &State, d: Delivery) -> Outcome {

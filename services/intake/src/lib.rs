@@ -5,7 +5,8 @@
 //! ([`consumers`]) — and each is parsed into a [`contact::NewContact`] and recorded by
 //! [`store::record`]: one complaint per (channel, external id), a human ticket number,
 //! and `complaint.received` through the outbox. Intake then learns the department from
-//! `routing.assigned` and the deadlines from `sla.*`, so `Get` shows them.
+//! `routing.assigned` (and `routing.transferred`) and the deadlines from `sla.*`, so
+//! `Get` shows them.
 //!
 //! Intake owns the complaint's [`lifecycle`] (received → … → resolved → closed, with
 //! reopened): agents move it through the `ComplaintService` lifecycle RPCs, applied by

@@ -417,7 +417,7 @@ pub async fn list(db: &DatabaseConnection, f: &ListFilter) -> Result<(Vec<Full>,
     Ok((out, next))
 }
 
-/// What [`apply_assignment`] did.
+/// What [`apply_assignment`] or [`apply_transfer`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Assignment {
     /// Recorded (or older than the assignment already applied, and ignored).
@@ -530,6 +530,80 @@ pub async fn apply_assignment(
         )
         .await?;
     }
+    Ok(Assignment::Applied)
+}
+
+/// Applies `routing.transferred`: the complaint moves to the receiving department and
+/// waits in its queue (no assignee); its status does not change. As with assignments,
+/// one older (by `occurred_at`) than the assignment or transfer already applied is
+/// ignored. An applied transfer bumps the version and writes a history row (action
+/// `transfer`, the requirement and deadline in the reason).
+pub async fn apply_transfer(
+    txn: &DatabaseTransaction,
+    ev: &v1::ComplaintTransferred,
+) -> Result<Assignment, DbErr> {
+    let Some(meta) = ev.meta.as_ref() else {
+        return Ok(Assignment::Applied);
+    };
+    let Some(c) = complaint::Entity::find_by_id(meta.complaint_id.clone())
+        .one(txn)
+        .await?
+    else {
+        return Ok(Assignment::UnknownComplaint);
+    };
+    let at = meta
+        .occurred_at
+        .as_ref()
+        .map(time::from_timestamp)
+        .unwrap_or(0);
+    if at < c.assigned_at {
+        return Ok(Assignment::Applied);
+    }
+    let now = time::now_ms();
+    let version = c.version + 1;
+    let done = complaint::Entity::update_many()
+        .col_expr(
+            complaint::Column::Department,
+            Expr::value(ev.to_department.clone()),
+        )
+        .col_expr(complaint::Column::Assignee, Expr::value(String::new()))
+        .col_expr(complaint::Column::AssignedAt, Expr::value(at))
+        .col_expr(complaint::Column::UpdatedAt, Expr::value(now))
+        .col_expr(complaint::Column::Version, Expr::value(version))
+        .filter(complaint::Column::ComplaintId.eq(c.complaint_id.as_str()))
+        .filter(complaint::Column::Version.eq(c.version))
+        .exec(txn)
+        .await?;
+    if done.rows_affected != 1 {
+        return Ok(Assignment::Raced);
+    }
+    let deadline = ev
+        .deadline
+        .as_ref()
+        .map(|d| time::rfc3339(time::from_timestamp(d)))
+        .unwrap_or_default();
+    let actor = [ev.actor.as_str(), meta.source.as_str(), "routing"]
+        .into_iter()
+        .find(|a| !a.is_empty())
+        .unwrap_or_default()
+        .to_owned();
+    write_history(
+        txn,
+        &history::Model {
+            complaint_id: c.complaint_id.clone(),
+            version,
+            from_status: c.status.clone(),
+            to_status: c.status.clone(),
+            action: "transfer".into(),
+            actor,
+            reason: format!(
+                "transferred from {} to {} (form {}, due {deadline}): {}",
+                ev.from_department, ev.to_department, ev.transfer_id, ev.requirement
+            ),
+            at: now,
+        },
+    )
+    .await?;
     Ok(Assignment::Applied)
 }
 

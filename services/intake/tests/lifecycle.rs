@@ -855,3 +855,140 @@ async fn an_inquiry_is_resolved_on_first_contact() {
 
     it.stop().await;
 }
+
+/// A `routing.transferred` about `s`, `ago_ms` before now.
+fn transferred(
+    s: &v1::SubmitResponse,
+    from: &str,
+    to: &str,
+    ago_ms: i64,
+) -> v1::ComplaintTransferred {
+    let mut meta = events::meta("routing", &s.complaint_id, &s.ticket_no, 1);
+    meta.occurred_at = Some(ombuds_platform::time::to_timestamp(
+        ombuds_platform::time::now_ms() - ago_ms,
+    ));
+    v1::ComplaintTransferred {
+        meta: Some(meta),
+        transfer_id: uuid::Uuid::now_v7().to_string(),
+        from_department: from.into(),
+        to_department: to.into(),
+        requirement: "check the base station".into(),
+        deadline: Some(ombuds_platform::time::to_timestamp(
+            ombuds_platform::time::now_ms() + 86_400_000,
+        )),
+        actor: "agent-7".into(),
+    }
+}
+
+/// A `routing.assigned` about `s`, `ago_ms` before now.
+fn assigned(s: &v1::SubmitResponse, department: &str, ago_ms: i64) -> v1::ComplaintAssigned {
+    let mut meta = events::meta("routing", &s.complaint_id, &s.ticket_no, 1);
+    meta.occurred_at = Some(ombuds_platform::time::to_timestamp(
+        ombuds_platform::time::now_ms() - ago_ms,
+    ));
+    v1::ComplaintAssigned {
+        meta: Some(meta),
+        department: department.into(),
+        queue: department.into(),
+        rule: "category".into(),
+        ..Default::default()
+    }
+}
+
+impl Intake {
+    /// Waits until the complaint `ticket` satisfies `ok`.
+    async fn wait_for(
+        &self,
+        what: &str,
+        ticket: &str,
+        ok: impl Fn(&v1::Complaint) -> bool,
+    ) -> v1::Complaint {
+        wait_until(what, WAIT, || async {
+            let c = self
+                .client
+                .clone()
+                .get(v1::GetComplaintRequest {
+                    key: Some(Key::TicketNo(ticket.into())),
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner();
+            if ok(&c) {
+                Ok(c)
+            } else {
+                Err(format!(
+                    "{} {} v{} in {:?}",
+                    c.ticket_no, c.status, c.version, c.department
+                ))
+            }
+        })
+        .await
+    }
+}
+
+#[tokio::test]
+async fn the_department_follows_a_transfer_and_older_events_never_win() {
+    let it = Intake::start("lifecycle_transfer").await;
+    let a = it.submit("complaint", "no signal at home").await;
+    let b = it.submit("complaint", "the shop was closed").await;
+    let d = it.submit("complaint", "the app crashes").await;
+
+    events::publish(&it.js, &assigned(&a, "billing", 0))
+        .await
+        .expect("publish routing.assigned");
+    it.wait_for("a assigned to billing", &a.ticket_no, |c| {
+        c.status == "assigned" && c.department == "billing"
+    })
+    .await;
+
+    // The transfer moves it to technical; the status stays, the version goes up.
+    events::publish(&it.js, &transferred(&a, "billing", "technical", 0))
+        .await
+        .expect("publish routing.transferred");
+    let c = it
+        .wait_for("a transferred to technical", &a.ticket_no, |c| {
+            c.department == "technical"
+        })
+        .await;
+    at(&c, "assigned", 3);
+    assert_eq!(c.assignee, "");
+    let last = c.history.last().expect("history");
+    assert_eq!(
+        (last.action.as_str(), last.actor.as_str()),
+        ("transfer", "agent-7")
+    );
+    assert!(
+        last.reason.contains("billing to technical") && last.reason.contains("base station"),
+        "{}",
+        last.reason
+    );
+
+    // Older events arrive late: a transfer and an assignment from an hour ago. Neither
+    // overwrites the newer transfer. b's assignment and d's transfer, published after
+    // them on the same two consumers, show when they were handled.
+    events::publish(&it.js, &transferred(&a, "billing", "product", 3_600_000))
+        .await
+        .expect("publish an old transfer");
+    events::publish(&it.js, &assigned(&a, "quality", 3_600_000))
+        .await
+        .expect("publish an old assignment");
+    events::publish(&it.js, &assigned(&b, "customer_service", 0))
+        .await
+        .expect("publish b's assignment");
+    events::publish(&it.js, &transferred(&d, "customer_service", "quality", 0))
+        .await
+        .expect("publish d's transfer");
+    it.wait_for("b assigned", &b.ticket_no, |c| c.status == "assigned")
+        .await;
+    let c = it
+        .wait_for("d transferred", &d.ticket_no, |c| c.department == "quality")
+        .await;
+    assert_eq!(
+        c.status, "received",
+        "a transfer does not change the status"
+    );
+    let c = it.get(&a.ticket_no).await;
+    at(&c, "assigned", 3);
+    assert_eq!(c.department, "technical", "older events never win");
+    it.stop().await;
+}

@@ -295,8 +295,9 @@ impl Rule {
     }
 }
 
-/// Departments name queues: letters, digits, `_` and `-`.
-fn check_department(d: &str) -> Result<(), String> {
+/// Departments name queues: letters, digits, `_` and `-`. Also checks a transfer's
+/// receiving department.
+pub fn check_department(d: &str) -> Result<(), String> {
     if d.is_empty() {
         return Err("is empty".into());
     }

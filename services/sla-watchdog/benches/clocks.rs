@@ -148,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 3. Lateness under load: 20,000 clocks fall due within the next 10 seconds.
     let due_n = 20_000.min(n);
-    let start_due = time::now_ms() + 2_000;
+    let start_due = time::now_ms() + 5_000;
     let ids: Vec<String> = clock::Entity::find()
         .select_only()
         .column(clock::Column::ClockId)
@@ -172,7 +172,7 @@ async fn main() -> anyhow::Result<()> {
     }
     txn.commit().await?;
     let shutdown = ombuds_platform::shutdown::CancellationToken::new();
-    let runner = tokio::spawn(timer::run(
+    let runner = tokio::spawn(timer::run_loaded(
         st.clone(),
         std::time::Duration::from_secs(5),
         shutdown.clone(),

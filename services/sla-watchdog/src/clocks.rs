@@ -2,7 +2,8 @@
 //! applied by the [`crate::engine::Engine`] in one transaction with the inbox row and
 //! the events it owes; the timers it changed are scheduled after the commit.
 //!
-//! Durables: `sla-complaints` (`complaint.>`) and `sla-routing` (`routing.assigned`).
+//! Durables: `sla-complaints` (`complaint.>`), `sla-routing` (`routing.assigned`) and
+//! `sla-transfers` (`routing.transferred`).
 
 use ombuds_platform::{
     consumer::{Delivery, Outcome},
@@ -65,6 +66,23 @@ pub fn action_of(d: &Delivery) -> Result<Option<(v1::EventMeta, i64, Action)>, O
                 &["satisfaction_recorded"]
             };
             (e.meta, None, Action::Trigger(names))
+        }
+        "routing.transferred" => {
+            let e: v1::ComplaintTransferred = d.decode()?;
+            let Some(deadline) = e.deadline.as_ref().map(time::from_timestamp) else {
+                return Err(Outcome::poison(
+                    "invalid",
+                    "routing.transferred without a deadline",
+                ));
+            };
+            (
+                e.meta,
+                None,
+                Action::Transferred {
+                    to: e.to_department,
+                    deadline,
+                },
+            )
         }
         "routing.assigned" => {
             let e: v1::ComplaintAssigned = d.decode()?;

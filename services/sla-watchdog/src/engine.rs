@@ -80,7 +80,16 @@ pub enum Action {
     Pause,
     Resume,
     Assigned(String),
+    /// A transfer form: the receiving department and the form's own deadline (ms).
+    Transferred {
+        to: String,
+        deadline: i64,
+    },
 }
+
+/// The clock a transfer form runs on when the policy plans no target that starts on
+/// `transferred`.
+pub const TRANSFER_FORM: &str = "transfer_form";
 
 /// A clock whose timer changed, for the in-memory timer queue.
 #[derive(Debug, Clone, Copy)]
@@ -223,6 +232,17 @@ impl Engine {
                         .await?,
                 );
             }
+            Action::Transferred { to, deadline } => {
+                plan.department = to.clone();
+                out.extend(
+                    self.trigger(txn, meta, &mut plan, at, &["transferred"])
+                        .await?,
+                );
+                out.extend(
+                    self.transfer_form(txn, meta, &plan, at, &to, deadline)
+                        .await?,
+                );
+            }
             Action::Trigger(names) => {
                 out.extend(self.trigger(txn, meta, &mut plan, at, names).await?);
             }
@@ -270,6 +290,81 @@ impl Engine {
             out.extend(self.start(txn, meta, plan, t, at, &seen).await?);
         }
         Ok(out)
+    }
+
+    /// Runs the transfer form's clock on the form's own deadline: the planned target
+    /// that starts on `transferred` if the policy has one, else `transfer_form` (met
+    /// when the complaint is resolved). A later transfer restarts the same clock on the
+    /// new form.
+    async fn transfer_form(
+        &self,
+        txn: &DatabaseTransaction,
+        meta: &v1::EventMeta,
+        plan: &plan::Model,
+        at: i64,
+        to: &str,
+        deadline: i64,
+    ) -> Result<Option<Scheduled>, DbErr> {
+        let targets: Vec<TargetPlan> = serde_json::from_str(&plan.targets).unwrap_or_default();
+        let planned = targets.iter().find(|t| t.starts_on == "transferred");
+        let target = planned
+            .map(|t| t.target.clone())
+            .unwrap_or_else(|| TRANSFER_FORM.to_owned());
+        let detail = format!("transfer form to {to}, due {}", time::rfc3339(deadline));
+        let existing = clock::Entity::find()
+            .filter(clock::Column::ComplaintId.eq(meta.complaint_id.as_str()))
+            .filter(clock::Column::Target.eq(target.as_str()))
+            .one(txn)
+            .await?;
+        let mut c = match existing {
+            Some(c) => c,
+            None => {
+                let t = TargetPlan {
+                    target: target.clone(),
+                    within: WithinPlan::Hours {
+                        ms: (deadline - at).max(1),
+                    },
+                    describe: "the transfer form's deadline".into(),
+                    calendar: "24x7".into(),
+                    warn_at: planned.map(|t| t.warn_at.clone()).unwrap_or_default(),
+                    starts_on: "transferred".into(),
+                    stops_on: planned
+                        .map(|t| t.stops_on.clone())
+                        .unwrap_or_else(|| "resolved".into()),
+                };
+                self.start(txn, meta, plan, &t, at, &BTreeMap::new())
+                    .await?;
+                match clock::Entity::find()
+                    .filter(clock::Column::ComplaintId.eq(meta.complaint_id.as_str()))
+                    .filter(clock::Column::Target.eq(target.as_str()))
+                    .one(txn)
+                    .await?
+                {
+                    Some(c) => c,
+                    None => return Ok(None),
+                }
+            }
+        };
+        let cal = self.calendar(&c.calendar);
+        c.state = "running".into();
+        c.started_at = at;
+        c.segment_start = at;
+        c.consumed_ms = 0;
+        c.warned_pct = 0;
+        c.ended_at = 0;
+        c.paused_at = 0;
+        c.deadline = deadline.max(at);
+        c.allowance_ms = elapsed(&cal, at, c.deadline).0.max(1);
+        c.within = "the transfer form's deadline".into();
+        c.department = to.to_owned();
+        c.next_fire_at = next_fire(&cal, &c);
+        c.history = push_history(&c.history, at, "transferred", &detail);
+        c.updated_at = time::now_ms();
+        clock::Entity::update(to_active(&c)).exec(txn).await?;
+        Ok(uuid::Uuid::parse_str(&c.clock_id).ok().map(|id| Scheduled {
+            clock_id: id.as_u128(),
+            fire_at: c.next_fire_at,
+        }))
     }
 
     async fn start(

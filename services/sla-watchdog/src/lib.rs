@@ -123,6 +123,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     for (stream, durable, filter) in [
         ("COMPLAINTS", "sla-complaints", "complaint.>"),
         ("ROUTING", "sla-routing", "routing.assigned"),
+        ("ROUTING", "sla-transfers", "routing.transferred"),
     ] {
         let (st, after) = (state.clone(), state.clone());
         kit.consume_batched(

@@ -184,12 +184,7 @@ pub async fn fire_batch(st: &State, clock_ids: &[u128], now: i64) -> Result<usiz
     Ok(fired)
 }
 
-/// Fires one clock's timer; `Ok(true)` if it did something.
-pub async fn fire_one(st: &State, clock_id: u128, now: i64) -> Result<bool, DbErr> {
-    Ok(fire_batch(st, &[clock_id], now).await? > 0)
-}
-
-/// Runs the timers until `shutdown`.
+/// Reloads the timers from the store, then runs them until `shutdown`.
 pub async fn run(st: Arc<State>, sweep_every: Duration, shutdown: CancellationToken) {
     let started = std::time::Instant::now();
     match reload(&st).await {
@@ -202,28 +197,30 @@ pub async fn run(st: Arc<State>, sweep_every: Duration, shutdown: CancellationTo
             tracing::error!(error = %e, "loading SLA timers failed; the sweep will pick them up")
         }
     }
+    run_loaded(st, sweep_every, shutdown).await
+}
+
+/// Runs timers already loaded with [`reload`] until `shutdown`.
+pub async fn run_loaded(st: Arc<State>, sweep_every: Duration, shutdown: CancellationToken) {
     let horizon = st.horizon.as_millis() as i64;
     let mut next_sweep = time::now_ms();
     loop {
         let now = time::now_ms();
-        // 1. Due timers from the heap.
+        // 1. Due timers from the heap, fired in one transaction per batch.
         let due = st.timers.pop_due(now, 512);
-        let mut fired = 0usize;
-        for (_, id) in &due {
-            match fire_one(&st, *id, now).await {
-                Ok(true) => fired += 1,
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "firing a timer failed; retrying shortly");
+        let ids: Vec<u128> = due.iter().map(|(_, id)| *id).collect();
+        match fire_batch(&st, &ids, now).await {
+            Ok(fired) if fired > 0 => st.outbox.wake(),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, timers = ids.len(), "firing timers failed; retrying shortly");
+                for id in ids {
                     st.timers.schedule(Scheduled {
-                        clock_id: *id,
+                        clock_id: id,
                         fire_at: now + 1000,
                     });
                 }
             }
-        }
-        if fired > 0 {
-            st.outbox.wake();
         }
         // 2. Move the horizon on.
         let loaded = st.timers.loaded_until.load(Ordering::Acquire);

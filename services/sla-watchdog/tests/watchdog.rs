@@ -298,6 +298,46 @@ async fn clocks_warn_breach_pause_resume_and_meet() {
         .expect("clock");
     assert_eq!(d_resolution.state, "met");
 
+    // A transfer form runs its own clock on the form's deadline.
+    let e = uuid::Uuid::now_v7().to_string();
+    events::publish(&js, &received(&e, "T-E"))
+        .await
+        .expect("publish");
+    let form_deadline = time::now_ms() + 1_500;
+    events::publish(
+        &js,
+        &v1::ComplaintTransferred {
+            meta: Some(events::meta("test", &e, "T-E", 2)),
+            transfer_id: "tr-1".into(),
+            from_department: "customer_service".into(),
+            to_department: "technical".into(),
+            requirement: "check the cell".into(),
+            deadline: Some(time::to_timestamp(form_deadline)),
+            actor: "agent-1".into(),
+        },
+    )
+    .await
+    .expect("transfer");
+    let form = wait_until("the transfer form's clock to breach", WAIT, || {
+        let grpc = grpc.clone();
+        async move {
+            let k = clocks(&grpc, "T-E").await;
+            k.into_iter()
+                .find(|k| k.target == "transfer_form" && k.state == "breached")
+                .ok_or("not yet".to_owned())
+        }
+    })
+    .await;
+    assert_eq!(
+        time::from_timestamp(form.deadline.as_ref().expect("deadline")),
+        form_deadline
+    );
+    assert!(
+        form.history.iter().any(|h| h.event == "transferred"),
+        "{:?}",
+        form.history
+    );
+
     token.cancel();
     task.await.expect("join").expect("clean stop");
     db.drop_pg().await;

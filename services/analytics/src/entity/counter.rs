@@ -1,6 +1,7 @@
 //! `counters`: event counts that are not about a complaint's current state
 //! (`sla_started`, `sla_breached`, `sla_met`, `notifications_sent`,
-//! `notifications_failed`), bumped once per event id.
+//! `notifications_failed`, `transfers`, `escalations_level_<n>`), bumped once per
+//! event id.
 
 use sea_orm::entity::prelude::*;
 

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_complaint_facts;
 mod m20261122_000002_create_counters;
+mod m20261122_000003_create_sla_clock_facts;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(ombuds_platform::inbox::migration::CreateInbox),
             Box::new(m20261122_000001_create_complaint_facts::Migration),
             Box::new(m20261122_000002_create_counters::Migration),
+            Box::new(m20261122_000003_create_sla_clock_facts::Migration),
         ]
     }
 }

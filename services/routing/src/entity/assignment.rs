@@ -1,6 +1,7 @@
 //! `assignments`: the department (and, later, queue and agent) chosen for each
 //! complaint, written exactly once per complaint together with the `routing.assigned`
-//! event it owes (transactional outbox).
+//! event it owes (transactional outbox). A transfer changes the department; an
+//! escalation raises `escalation_level` (never lowers it).
 
 use sea_orm::entity::prelude::*;
 
@@ -20,6 +21,13 @@ pub struct Model {
     pub category: String,
     /// Milliseconds since the epoch.
     pub assigned_at: i64,
+    /// The newest complaint version routing has seen (from intake's events); carried
+    /// by the events routing emits later (transfers, escalations).
+    pub complaint_version: i64,
+    /// The current rung of the escalation ladder (0: not escalated).
+    pub escalation_level: i32,
+    /// Who it was escalated to last (empty: not escalated).
+    pub escalated_to: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

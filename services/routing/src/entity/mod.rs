@@ -2,3 +2,5 @@
 //! the store holds the platform's `outbox` and `inbox`.
 
 pub mod assignment;
+pub mod escalation;
+pub mod transfer;

@@ -4,6 +4,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_assignments;
+mod m20261122_000002_escalations_and_transfers;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(ombuds_platform::outbox::migration::CreateOutbox),
             Box::new(ombuds_platform::inbox::migration::CreateInbox),
             Box::new(m20261122_000001_create_assignments::Migration),
+            Box::new(m20261122_000002_escalations_and_transfers::Migration),
         ]
     }
 }
