@@ -165,21 +165,7 @@ where
     H: Fn(Delivery) -> Fut,
     Fut: Future<Output = Outcome>,
 {
-    let stream = ctx.js.get_stream(spec.stream).await?;
-    let consumer: jetstream::consumer::Consumer<pull::Config> = stream
-        .get_or_create_consumer(
-            &spec.durable,
-            pull::Config {
-                durable_name: Some(spec.durable.clone()),
-                filter_subject: spec.filter_subject.clone(),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: 1000,
-                ..Default::default()
-            },
-        )
-        .await?;
-    let mut messages = consumer.messages().await?;
+    let mut messages = open(ctx, spec, 1000).await?;
     loop {
         let next = tokio::select! {
             _ = ctx.shutdown.cancelled() => return Ok(()),
@@ -204,6 +190,30 @@ where
         let outcome = handler(delivery.clone()).await;
         settle(ctx, spec, &msg, &delivery, outcome).await;
     }
+}
+
+/// The durable pull consumer of `spec` (created on first use, shared by replicas) and
+/// its message stream.
+async fn open(
+    ctx: &ConsumerContext,
+    spec: &ConsumerSpec,
+    max_ack_pending: i64,
+) -> anyhow::Result<pull::Stream> {
+    let stream = ctx.js.get_stream(spec.stream).await?;
+    let consumer: jetstream::consumer::Consumer<pull::Config> = stream
+        .get_or_create_consumer(
+            &spec.durable,
+            pull::Config {
+                durable_name: Some(spec.durable.clone()),
+                filter_subject: spec.filter_subject.clone(),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                max_ack_pending,
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(consumer.messages().await?)
 }
 
 fn detach(msg: &jetstream::Message) -> anyhow::Result<Delivery> {
@@ -362,21 +372,7 @@ where
     use futures::FutureExt;
     use sea_orm::TransactionTrait;
 
-    let stream = ctx.js.get_stream(spec.stream).await?;
-    let consumer: jetstream::consumer::Consumer<pull::Config> = stream
-        .get_or_create_consumer(
-            &spec.durable,
-            pull::Config {
-                durable_name: Some(spec.durable.clone()),
-                filter_subject: spec.filter_subject.clone(),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: 10_000,
-                ..Default::default()
-            },
-        )
-        .await?;
-    let mut messages = consumer.messages().await?;
+    let mut messages = open(ctx, spec, 10_000).await?;
     loop {
         let first = tokio::select! {
             _ = ctx.shutdown.cancelled() => return Ok(()),
