@@ -43,7 +43,8 @@ pub fn action_of(d: &Delivery) -> Result<Option<(v1::EventMeta, i64, Action)>, O
             let e: v1::ComplaintStatusChanged = d.decode()?;
             let action = match (e.from_status.as_str(), e.to_status.as_str()) {
                 (_, "awaiting_customer") => Action::Pause,
-                (_, "resolved") => Action::Trigger(&["resolved"]),
+                // A resolution answers the customer too: it meets a first-response clock still open.
+                (_, "resolved") => Action::Trigger(&["resolved", "first_reply"]),
                 (_, "closed") => Action::Trigger(&["closed"]),
                 (_, "reopened") => Action::Trigger(&["reopened", "unsatisfied"]),
                 ("awaiting_customer", _) => Action::Resume,

@@ -6,7 +6,7 @@
 //! | `routing.assigned` | trigger `assigned` |
 //! | `complaint.status_changed` → `awaiting_customer` | pause the running clocks (paused time does not count) |
 //! | `complaint.status_changed` from `awaiting_customer` | resume them; the deadline moves by the paused time |
-//! | `complaint.status_changed` → `resolved` / `closed` / `reopened` | triggers `resolved` / `closed` / `reopened` and `unsatisfied` |
+//! | `complaint.status_changed` → `resolved` / `closed` / `reopened` | triggers `resolved` (and `first_reply`: the resolution answers the customer) / `closed` / `reopened` and `unsatisfied` |
 //! | `complaint.message_added` (a visible reply) | trigger `first_reply` |
 //! | `complaint.satisfaction_recorded` | trigger `satisfaction_recorded`, and `unsatisfied` for a score of 1 or 2 |
 //!
