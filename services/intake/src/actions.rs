@@ -28,6 +28,7 @@ use sea_orm::{
 
 use crate::{
     contact::{FieldError, MAX_BODY_CHARS},
+    crypto::Vault,
     entity::{complaint, history, message},
     lifecycle::{self, Action, Refused, Status},
     store::{self, SOURCE},
@@ -276,16 +277,20 @@ pub struct Applied {
 }
 
 /// Applies an agent's action (see the module comment). The caller wakes the outbox.
-pub async fn apply(db: &DatabaseConnection, req: &Request) -> Result<Applied, ActionError> {
+pub async fn apply(
+    db: &DatabaseConnection,
+    vault: &Vault,
+    req: &Request,
+) -> Result<Applied, ActionError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match apply_once(db, req).await? {
+        match apply_once(db, vault, req).await? {
             Some(done) => return Ok(done),
             None if req.expected_version == 0 && attempt < ATTEMPTS => continue,
             None => {
                 // Another change committed between our read and our write.
-                let current = match store::get(db, key(&req.target)).await? {
+                let current = match store::get(db, vault, key(&req.target)).await? {
                     Some(f) => f.complaint.version.max(0) as u64,
                     None => return Err(ActionError::NotFound(req.target.describe())),
                 };
@@ -321,6 +326,7 @@ async fn find(
 /// One attempt; `Ok(None)` when the conditional update lost a race.
 async fn apply_once(
     db: &DatabaseConnection,
+    vault: &Vault,
     req: &Request,
 ) -> Result<Option<Applied>, ActionError> {
     let txn = db.begin().await?;
@@ -525,7 +531,7 @@ async fn apply_once(
         }
         _ => {}
     }
-    let full = store::get(&txn, store::Key::Id(&c.complaint_id))
+    let full = store::get(&txn, vault, store::Key::Id(&c.complaint_id))
         .await?
         .ok_or_else(|| DbErr::Custom(format!("complaint {} vanished", c.complaint_id)))?;
     txn.commit().await?;

@@ -261,13 +261,24 @@ fn parse_customer(c: RawCustomer) -> Result<Customer, FieldError> {
     })
 }
 
-/// Keeps the digits (and a leading `+`); 5 to 15 digits are accepted.
+/// Normalises a phone number to E.164 where it can be made one, so that the same
+/// number written differently links to the same customer. Spaces, `-`, `.`, `(` and
+/// `)` are ignored. Accepted:
+/// - `+<country code><number>`: kept as written (digits only), 8 to 15 digits;
+/// - `00<country code><number>` (the international prefix, e.g. `0086…`): `+…`;
+/// - a mainland China mobile number, 11 digits `1[3-9]…`, alone or after `86`: `+86…`;
+/// - a mainland China fixed line with its area code, `0xx-xxxxxxxx` or
+///   `0xxx-xxxxxxx` (10 to 12 digits with the leading 0): `+86` and the digits
+///   without the trunk 0;
+/// - anything else of 5 to 15 digits (service numbers such as `95588`, a local number
+///   without its area code) is kept as digits: it cannot be made international.
 pub fn normalise_phone(p: &str) -> Result<String, FieldError> {
     let mut out = String::new();
-    for (i, ch) in p.chars().enumerate() {
+    let mut plus = false;
+    for ch in p.trim().chars() {
         match ch {
             '0'..='9' => out.push(ch),
-            '+' if i == 0 => out.push('+'),
+            '+' if out.is_empty() && !plus => plus = true,
             ' ' | '-' | '(' | ')' | '.' => {}
             _ => {
                 return Err(FieldError::new(
@@ -277,11 +288,44 @@ pub fn normalise_phone(p: &str) -> Result<String, FieldError> {
             }
         }
     }
-    let digits = out.chars().filter(char::is_ascii_digit).count();
-    if !(5..=15).contains(&digits) {
+    let international = |digits: &str| {
+        if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
+            return Err(FieldError::new(
+                "customer.phone",
+                format!(
+                    "an international number has a country code and 8 to 15 digits, this one has {}",
+                    digits.len()
+                ),
+            ));
+        }
+        Ok(format!("+{digits}"))
+    };
+    let cn_mobile =
+        |d: &str| d.len() == 11 && d.starts_with('1') && matches!(d.as_bytes()[1], b'3'..=b'9');
+    if plus {
+        return international(&out);
+    }
+    if let Some(rest) = out.strip_prefix("00") {
+        return international(rest);
+    }
+    if cn_mobile(&out) {
+        return Ok(format!("+86{out}"));
+    }
+    if let Some(rest) = out.strip_prefix("86") {
+        if cn_mobile(rest) {
+            return Ok(format!("+86{rest}"));
+        }
+    }
+    if out.starts_with('0') && (10..=12).contains(&out.len()) {
+        return Ok(format!("+86{}", &out[1..]));
+    }
+    if !(5..=15).contains(&out.len()) {
         return Err(FieldError::new(
             "customer.phone",
-            format!("a phone number has 5 to 15 digits, this one has {digits}"),
+            format!(
+                "a phone number has 5 to 15 digits, this one has {}",
+                out.len()
+            ),
         ));
     }
     Ok(out)
@@ -311,6 +355,41 @@ mod tests {
 
     fn json(s: &str) -> Result<NewContact, FieldError> {
         ContactJson::from_slice(s.as_bytes())?.into_contact("web_form")
+    }
+
+    #[test]
+    fn phones_become_e164() {
+        let n = |p: &str| normalise_phone(p).expect(p);
+        for same in [
+            "13812345678",
+            "138 1234 5678",
+            "138-1234-5678",
+            "+86 13812345678",
+            "+86 138-1234-5678",
+            "0086 138 1234 5678",
+            "8613812345678",
+            "(+86) 13812345678",
+        ] {
+            assert_eq!(n(same), "+8613812345678", "{same}");
+        }
+        assert_eq!(n("010-12345678"), "+861012345678");
+        assert_eq!(n("0755-1234567"), "+867551234567");
+        assert_eq!(n("0755 12345678"), "+8675512345678");
+        assert_eq!(n("+1 (415) 555-0100"), "+14155550100");
+        assert_eq!(n("00852 2345 6789"), "+85223456789");
+        assert_eq!(n("95588"), "95588");
+        assert_eq!(n("12345678"), "12345678");
+        for bad in [
+            "12ab",
+            "+0123456789",
+            "+12",
+            "1234",
+            "1234567890123456",
+            "++8613812345678",
+        ] {
+            let e = normalise_phone(bad).expect_err(bad);
+            assert_eq!(e.field, "customer.phone", "{bad}");
+        }
     }
 
     #[test]

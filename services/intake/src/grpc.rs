@@ -170,7 +170,10 @@ impl ComplaintService for Api {
                 ))
             }
         };
-        match store::get(&self.state.db, key).await.map_err(internal)? {
+        match store::get(&self.state.db, &self.state.vault, key)
+            .await
+            .map_err(internal)?
+        {
             Some(f) => Ok(Response::new(to_proto(&f))),
             None => Err(Status::not_found(format!("no complaint with {what}"))),
         }
@@ -195,7 +198,7 @@ impl ComplaintService for Api {
             },
             after: r.page_token,
         };
-        let (rows, next) = store::list(&self.state.db, &filter)
+        let (rows, next) = store::list(&self.state.db, &self.state.vault, &filter)
             .await
             .map_err(internal)?;
         Ok(Response::new(v1::ListComplaintsResponse {
@@ -212,7 +215,7 @@ impl ComplaintService for Api {
         if id.trim().is_empty() {
             return Err(Status::invalid_argument("complaint_id: required"));
         }
-        let f = store::get(&self.state.db, Key::Id(&id))
+        let f = store::get(&self.state.db, &self.state.vault, Key::Id(&id))
             .await
             .map_err(internal)?
             .ok_or_else(|| Status::not_found(format!("no complaint with id {id}")))?;

@@ -85,7 +85,7 @@ async fn get_complaint(
     AxState(state): AxState<Arc<State>>,
     Path(ticket_no): Path<String>,
 ) -> Response {
-    match store::get(&state.db, Key::Ticket(&ticket_no)).await {
+    match store::get(&state.db, &state.vault, Key::Ticket(&ticket_no)).await {
         Ok(Some(f)) => Json(complaint_json(&to_proto(&f))).into_response(),
         Ok(None) => error(
             StatusCode::NOT_FOUND,

@@ -12,10 +12,14 @@
 //! reopened): agents move it through the `ComplaintService` lifecycle RPCs, applied by
 //! [`actions`] with optimistic concurrency (a version number), a history row per change
 //! and an event per transition.
+//!
+//! Customers' personal data is encrypted at rest and linked through blind indexes
+//! ([`crypto`]); it is decrypted only inside intake.
 
 pub mod actions;
 pub mod consumers;
 pub mod contact;
+pub mod crypto;
 pub mod entity;
 pub mod grpc;
 pub mod http;
@@ -41,6 +45,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::{
     contact::NewContact,
+    crypto::{Secret, Vault},
     store::{Recorded, TicketFormat},
 };
 
@@ -52,6 +57,12 @@ pub struct Settings {
     /// `OMBUDS_TICKET_UTC_OFFSET` (default `+00:00`): the date in a ticket number is
     /// the local date at this offset, e.g. `+08:00` for China.
     pub ticket_offset: FixedOffset,
+    /// `OMBUDS_PII_KEYS` (no default): `<key id>:<base64 32-byte key>`, comma-separated;
+    /// the first encrypts new personal data, the others still decrypt (rotation).
+    pub pii_keys: Option<Secret>,
+    /// `OMBUDS_PII_INDEX_KEY` (no default): base64 32 bytes, the blind-index key. With
+    /// neither set, development keys are kept in `<OMBUDS_DATA_DIR>/intake.keys`.
+    pub pii_index_key: Option<Secret>,
 }
 
 impl Settings {
@@ -73,10 +84,26 @@ impl Settings {
             value: offset_text,
             message: "expected an offset like +08:00 or -05:00".into(),
         })?;
+        let secret = |key: &str| {
+            let v = cfg.string(key, "");
+            (!v.trim().is_empty()).then_some(Secret(v))
+        };
+        let pii_keys = secret("OMBUDS_PII_KEYS");
+        let pii_index_key = secret("OMBUDS_PII_INDEX_KEY");
+        // Check the keys now, so a bad value fails at start naming the variable.
+        if let (Some(k), Some(i)) = (&pii_keys, &pii_index_key) {
+            crypto::Vault::parse(&k.0, &i.0).map_err(|e| ConfigError::Invalid {
+                key: "OMBUDS_PII_KEYS/OMBUDS_PII_INDEX_KEY".into(),
+                value: "***".into(),
+                message: e.to_string(),
+            })?;
+        }
         Ok(Self {
             common: CommonSettings::from_config(cfg, 8081, 50051)?,
             ticket_prefix: prefix,
             ticket_offset,
+            pii_keys,
+            pii_index_key,
         })
     }
 }
@@ -113,12 +140,14 @@ pub struct State {
     pub outbox: OutboxSignal,
     pub tickets: TicketFormat,
     pub metrics: IntakeMetrics,
+    /// Encrypts and decrypts customers' personal data.
+    pub vault: Vault,
 }
 
 impl State {
     /// Records a contact and wakes the outbox relay.
     pub async fn record(&self, contact: &NewContact) -> Result<Recorded, DbErr> {
-        let r = store::record(&self.db, &self.tickets, contact).await?;
+        let r = store::record(&self.db, &self.vault, &self.tickets, contact).await?;
         if r.created {
             self.outbox.wake();
             self.metrics
@@ -137,7 +166,7 @@ impl State {
     /// complaint as it is now.
     pub async fn act(&self, req: &actions::Request) -> Result<store::Full, actions::ActionError> {
         let action = req.command.action();
-        let result = actions::apply(&self.db, req).await;
+        let result = actions::apply(&self.db, &self.vault, req).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(actions::ActionError::Refused(_)) => "refused",
@@ -163,6 +192,11 @@ impl State {
 
 /// Runs intake until `shutdown`.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let vault = Vault::load(
+        settings.pii_keys.as_ref(),
+        settings.pii_index_key.as_ref(),
+        &settings.common.data_dir,
+    )?;
     let kit = Kit::start::<migration::Migrator>(settings.common, shutdown).await?;
     let metrics = IntakeMetrics {
         entry_lag: Histogram::new(exponential_buckets(0.001, 2.0, 20)),
@@ -192,6 +226,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
             offset: settings.ticket_offset,
         },
         metrics,
+        vault,
     });
     consumers::start(&kit, state.clone());
     let routes = tonic::service::Routes::new(

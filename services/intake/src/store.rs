@@ -15,6 +15,7 @@ use sea_orm::{
 
 use crate::{
     contact::NewContact,
+    crypto::{CryptoError, Vault},
     entity::{complaint, customer, history, message, sla_clock},
     lifecycle::{self, Action, Status},
 };
@@ -54,13 +55,14 @@ pub struct Recorded {
 /// emits `complaint.received` through the outbox.
 pub async fn record(
     db: &DatabaseConnection,
+    vault: &Vault,
     tickets: &TicketFormat,
     c: &NewContact,
 ) -> Result<Recorded, DbErr> {
     if let Some(existing) = find_by_external(db, &c.channel, &c.external_id).await? {
         return Ok(existing);
     }
-    match record_new(db, tickets, c).await {
+    match record_new(db, vault, tickets, c).await {
         Ok(r) => Ok(r),
         // Another request recorded the same contact between our look-up and insert.
         Err(e) if ombuds_platform::db::is_unique_violation(&e) => {
@@ -93,13 +95,14 @@ async fn find_by_external(
 
 async fn record_new(
     db: &DatabaseConnection,
+    vault: &Vault,
     tickets: &TicketFormat,
     c: &NewContact,
 ) -> Result<Recorded, DbErr> {
     let now = time::now_ms();
     let received_at = c.received_at.unwrap_or(now).min(now);
     let txn = db.begin().await?;
-    let cust = find_or_create_customer(&txn, &c.customer, now).await?;
+    let cust = find_or_create_customer(&txn, vault, &c.customer, now).await?;
     let seq = next_ticket_seq(&txn, &tickets.day(now)).await?;
     let ticket_no = format!("{}-{}-{seq:06}", tickets.prefix, tickets.day(now));
     let complaint_id = uuid::Uuid::now_v7().to_string();
@@ -167,8 +170,61 @@ async fn record_new(
     })
 }
 
+/// A customer, decrypted: exists only inside intake (other services get a
+/// [`v1::CustomerRef`] with masks, and notification the contact through
+/// `GetCustomerContact`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub customer_id: String,
+    pub name: String,
+    /// E.164 (`+8613812345678`) or, for numbers that cannot be made international,
+    /// the digits (see [`crate::contact::normalise_phone`]).
+    pub phone: String,
+    /// Lower-cased.
+    pub email: String,
+    pub account_id: String,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for Customer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Customer")
+            .field("customer_id", &self.customer_id)
+            .field("name", &pii::mask_name(&self.name))
+            .field("phone", &pii::mask_phone(&self.phone))
+            .field("email", &pii::mask_email(&self.email))
+            .finish_non_exhaustive()
+    }
+}
+
+fn crypto_err(customer_id: &str, e: CryptoError) -> DbErr {
+    DbErr::Custom(format!("customer {customer_id}: {e}"))
+}
+
+/// Decrypts a `customer_records` row (an unknown key id is an error naming it).
+pub fn decrypt_customer(vault: &Vault, r: &customer::Model) -> Result<Customer, DbErr> {
+    let d = |v: &str| vault.decrypt(v).map_err(|e| crypto_err(&r.customer_id, e));
+    Ok(Customer {
+        customer_id: r.customer_id.clone(),
+        name: d(&r.name_enc)?,
+        phone: d(&r.phone_enc)?,
+        email: d(&r.email_enc)?,
+        account_id: d(&r.account_enc)?,
+        created_at: r.created_at,
+    })
+}
+
+/// The blind indexes of a customer's look-up fields: (phone, email, account).
+fn blind_indexes(vault: &Vault, phone: &str, email: &str, account: &str) -> [String; 3] {
+    [
+        vault.blind_index("phone", phone),
+        vault.blind_index("email", email),
+        vault.blind_index("account", account),
+    ]
+}
+
 /// The customer as other services see them: a reference and masks.
-pub fn customer_ref(c: &customer::Model) -> v1::CustomerRef {
+pub fn customer_ref(c: &Customer) -> v1::CustomerRef {
     v1::CustomerRef {
         customer_id: c.customer_id.clone(),
         name_masked: pii::mask_name(&c.name),
@@ -177,64 +233,69 @@ pub fn customer_ref(c: &customer::Model) -> v1::CustomerRef {
     }
 }
 
-/// Links a contact to an existing customer with the same phone, e-mail or account id,
-/// filling in details the customer record lacked; otherwise creates one.
+/// Links a contact to an existing customer with the same phone, e-mail or account id
+/// (matched through their blind indexes, never plaintext), filling in details the
+/// customer record lacked; otherwise creates one.
 async fn find_or_create_customer(
     txn: &DatabaseTransaction,
+    vault: &Vault,
     c: &crate::contact::Customer,
     now: i64,
-) -> Result<customer::Model, DbErr> {
+) -> Result<Customer, DbErr> {
+    let [phone_bidx, email_bidx, account_bidx] =
+        blind_indexes(vault, &c.phone, &c.email, &c.account_id);
+    let enc = |v: &str| vault.encrypt(v).map_err(|e| crypto_err("(new)", e));
     let mut any = Condition::any();
-    if !c.phone.is_empty() {
-        any = any.add(customer::Column::Phone.eq(c.phone.as_str()));
+    if !phone_bidx.is_empty() {
+        any = any.add(customer::Column::PhoneBidx.eq(phone_bidx.as_str()));
     }
-    if !c.email.is_empty() {
-        any = any.add(customer::Column::Email.eq(c.email.as_str()));
+    if !email_bidx.is_empty() {
+        any = any.add(customer::Column::EmailBidx.eq(email_bidx.as_str()));
     }
-    if !c.account_id.is_empty() {
-        any = any.add(customer::Column::AccountId.eq(c.account_id.as_str()));
+    if !account_bidx.is_empty() {
+        any = any.add(customer::Column::AccountBidx.eq(account_bidx.as_str()));
     }
-    if let Some(found) = customer::Entity::find().filter(any).one(txn).await? {
-        let mut update = customer::ActiveModel {
-            customer_id: Set(found.customer_id.clone()),
-            ..Default::default()
-        };
-        let mut merged = found.clone();
+    if let Some(found) = customer::Entity::find()
+        .filter(any)
+        .order_by_asc(customer::Column::CreatedAt)
+        .order_by_asc(customer::Column::CustomerId)
+        .one(txn)
+        .await?
+    {
+        let mut merged = decrypt_customer(vault, &found)?;
         let mut changed = false;
-        for (have, new, col) in [
-            (&found.name, &c.name, 0),
-            (&found.phone, &c.phone, 1),
-            (&found.email, &c.email, 2),
-            (&found.account_id, &c.account_id, 3),
+        for (have, new) in [
+            (&mut merged.name, &c.name),
+            (&mut merged.phone, &c.phone),
+            (&mut merged.email, &c.email),
+            (&mut merged.account_id, &c.account_id),
         ] {
             if have.is_empty() && !new.is_empty() {
                 changed = true;
-                match col {
-                    0 => {
-                        update.name = Set(new.clone());
-                        merged.name = new.clone();
-                    }
-                    1 => {
-                        update.phone = Set(new.clone());
-                        merged.phone = new.clone();
-                    }
-                    2 => {
-                        update.email = Set(new.clone());
-                        merged.email = new.clone();
-                    }
-                    _ => {
-                        update.account_id = Set(new.clone());
-                        merged.account_id = new.clone();
-                    }
-                }
+                have.clone_from(new);
             }
         }
         if changed {
-            customer::Entity::update(update).exec(txn).await?;
+            // Re-encrypt the whole record under the current key.
+            let [p, e, a] = blind_indexes(vault, &merged.phone, &merged.email, &merged.account_id);
+            customer::Entity::update(customer::ActiveModel {
+                customer_id: Set(found.customer_id.clone()),
+                name_enc: Set(enc(&merged.name)?),
+                phone_enc: Set(enc(&merged.phone)?),
+                email_enc: Set(enc(&merged.email)?),
+                account_enc: Set(enc(&merged.account_id)?),
+                phone_bidx: Set(p),
+                email_bidx: Set(e),
+                account_bidx: Set(a),
+                key_id: Set(vault.write_key_id().to_owned()),
+                ..Default::default()
+            })
+            .exec(txn)
+            .await?;
         }
         return Ok(merged);
     }
-    let model = customer::Model {
+    let model = Customer {
         customer_id: uuid::Uuid::now_v7().to_string(),
         name: c.name.clone(),
         phone: c.phone.clone(),
@@ -244,10 +305,14 @@ async fn find_or_create_customer(
     };
     customer::Entity::insert(customer::ActiveModel {
         customer_id: Set(model.customer_id.clone()),
-        name: Set(model.name.clone()),
-        phone: Set(model.phone.clone()),
-        email: Set(model.email.clone()),
-        account_id: Set(model.account_id.clone()),
+        name_enc: Set(enc(&model.name)?),
+        phone_enc: Set(enc(&model.phone)?),
+        email_enc: Set(enc(&model.email)?),
+        account_enc: Set(enc(&model.account_id)?),
+        phone_bidx: Set(phone_bidx),
+        email_bidx: Set(email_bidx),
+        account_bidx: Set(account_bidx),
+        key_id: Set(vault.write_key_id().to_owned()),
         created_at: Set(now),
     })
     .exec_without_returning(txn)
@@ -297,7 +362,7 @@ pub async fn write_history(txn: &DatabaseTransaction, h: &history::Model) -> Res
 /// history (oldest first), which [`list`] leaves empty.
 pub struct Full {
     pub complaint: complaint::Model,
-    pub customer: Option<customer::Model>,
+    pub customer: Option<Customer>,
     pub clocks: Vec<sla_clock::Model>,
     pub messages: Vec<message::Model>,
     pub history: Vec<history::Model>,
@@ -309,7 +374,11 @@ pub enum Key<'a> {
 }
 
 /// A complaint with its customer, clocks, thread and history; `db` may be a transaction.
-pub async fn get(db: &impl ConnectionTrait, key: Key<'_>) -> Result<Option<Full>, DbErr> {
+pub async fn get(
+    db: &impl ConnectionTrait,
+    vault: &Vault,
+    key: Key<'_>,
+) -> Result<Option<Full>, DbErr> {
     let q = complaint::Entity::find();
     let found = match key {
         Key::Ticket(t) => q.filter(complaint::Column::TicketNo.eq(t.trim())),
@@ -318,9 +387,13 @@ pub async fn get(db: &impl ConnectionTrait, key: Key<'_>) -> Result<Option<Full>
     .one(db)
     .await?;
     let Some(c) = found else { return Ok(None) };
-    let customer = customer::Entity::find_by_id(c.customer_id.clone())
+    let customer = match customer::Entity::find_by_id(c.customer_id.clone())
         .one(db)
-        .await?;
+        .await?
+    {
+        Some(r) => Some(decrypt_customer(vault, &r)?),
+        None => None,
+    };
     let clocks = sla_clock::Entity::find()
         .filter(sla_clock::Column::ComplaintId.eq(c.complaint_id.as_str()))
         .order_by_asc(sla_clock::Column::Deadline)
@@ -357,7 +430,11 @@ pub struct ListFilter {
 }
 
 /// Newest first; the page token is the last complaint id (UUIDv7 ids sort by time).
-pub async fn list(db: &DatabaseConnection, f: &ListFilter) -> Result<(Vec<Full>, String), DbErr> {
+pub async fn list(
+    db: &DatabaseConnection,
+    vault: &Vault,
+    f: &ListFilter,
+) -> Result<(Vec<Full>, String), DbErr> {
     let mut q = complaint::Entity::find();
     if !f.status.is_empty() {
         q = q.filter(complaint::Column::Status.eq(f.status.as_str()));
@@ -390,7 +467,10 @@ pub async fn list(db: &DatabaseConnection, f: &ListFilter) -> Result<(Vec<Full>,
     let customers = customer::Entity::find()
         .filter(customer::Column::CustomerId.is_in(ids))
         .all(db)
-        .await?;
+        .await?
+        .iter()
+        .map(|r| decrypt_customer(vault, r))
+        .collect::<Result<Vec<_>, DbErr>>()?;
     let cids: Vec<String> = rows.iter().map(|c| c.complaint_id.clone()).collect();
     let clocks = sla_clock::Entity::find()
         .filter(sla_clock::Column::ComplaintId.is_in(cids))

@@ -25,6 +25,10 @@ const WAIT: Duration = Duration::from_secs(30);
 const PHONE: &str = "13912345678";
 const EMAIL: &str = "li.si@example.org";
 const NAME: &str = "李四";
+/// Test keys (base64 of 32 bytes); a second, older key id shows the rotation format.
+const PII_KEYS: &str =
+    "t2:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=,t1:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+const PII_INDEX_KEY: &str = "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=";
 
 type Client = ComplaintServiceClient<Channel>;
 
@@ -52,6 +56,8 @@ impl Intake {
                 ("OMBUDS_HTTP_ADDR", http.to_string()),
                 ("OMBUDS_GRPC_ADDR", grpc.to_string()),
                 ("OMBUDS_SHUTDOWN_GRACE", "5s".to_owned()),
+                ("OMBUDS_PII_KEYS", PII_KEYS.to_owned()),
+                ("OMBUDS_PII_INDEX_KEY", PII_INDEX_KEY.to_owned()),
             ],
         );
         let settings = Settings::from_config(&cfg).expect("settings");

@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_intake_tables;
 mod m20261122_000002_lifecycle;
+mod m20261123_000003_customer_records;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(ombuds_platform::inbox::migration::CreateInbox),
             Box::new(m20261122_000001_create_intake_tables::Migration),
             Box::new(m20261122_000002_lifecycle::Migration),
+            Box::new(m20261123_000003_customer_records::Migration),
         ]
     }
 }

@@ -1,0 +1,328 @@
+//! Personal data at rest: the [`Vault`] encrypts customers' details (AES-256-GCM, a
+//! fresh 96-bit random nonce per value, stored as `v1:<key id>:<base64(nonce||ciphertext)>`)
+//! and computes their blind indexes (hex HMAC-SHA256 under a separate index key), which
+//! is how [`crate::store`] links contacts without ever querying plaintext.
+//!
+//! Keys come from `OMBUDS_PII_KEYS` (`<key id>:<base64 32 bytes>`, comma-separated; the
+//! first encrypts new values, the others still decrypt — rotation) and
+//! `OMBUDS_PII_INDEX_KEY` (base64 32 bytes). When neither is set, a development key pair
+//! is generated once into `<OMBUDS_DATA_DIR>/intake.keys` (mode 0600) with one warning.
+//! An empty value stays empty (whether a customer gave an e-mail is not secret).
+
+use std::{fmt, path::Path};
+
+use aes_gcm::{
+    aead::{rand_core::RngCore, Aead, AeadCore, KeyInit, OsRng},
+    Aes256Gcm, Nonce,
+};
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// A secret setting: its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    #[error("value encrypted with unknown key id {0:?}")]
+    UnknownKey(String),
+    #[error("not an encrypted value (expected v1:<key id>:<base64>)")]
+    Format,
+    #[error("value under key id {0:?} does not decrypt (wrong key or tampered)")]
+    Decrypt(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The encryption keys (the first writes) and the blind-index key.
+pub struct Vault {
+    keys: Vec<(String, Aes256Gcm)>,
+    index_key: [u8; 32],
+}
+
+impl fmt::Debug for Vault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<&str> = self.keys.iter().map(|(id, _)| id.as_str()).collect();
+        f.debug_struct("Vault")
+            .field("key_ids", &ids)
+            .field("keys", &"***")
+            .finish()
+    }
+}
+
+fn key32(what: &str, b64: &str) -> Result<[u8; 32], CryptoError> {
+    let bytes = B64
+        .decode(b64.trim())
+        .map_err(|_| CryptoError::Config(format!("{what}: not base64")))?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+        CryptoError::Config(format!(
+            "{what}: a key is 32 bytes, this one is {}",
+            bytes.len()
+        ))
+    })
+}
+
+impl Vault {
+    /// Parses `OMBUDS_PII_KEYS` and `OMBUDS_PII_INDEX_KEY` values.
+    pub fn parse(keys: &str, index_key: &str) -> Result<Self, CryptoError> {
+        let mut parsed: Vec<(String, Aes256Gcm)> = Vec::new();
+        for entry in keys.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (id, b64) = entry.split_once(':').ok_or_else(|| {
+                CryptoError::Config("OMBUDS_PII_KEYS: expected <key id>:<base64 key>".into())
+            })?;
+            let id = id.trim();
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                return Err(CryptoError::Config(format!(
+                    "OMBUDS_PII_KEYS: key id {id:?} must be letters, digits or '-'"
+                )));
+            }
+            if parsed.iter().any(|(k, _)| k == id) {
+                return Err(CryptoError::Config(format!(
+                    "OMBUDS_PII_KEYS: key id {id:?} appears twice"
+                )));
+            }
+            let key = key32(&format!("OMBUDS_PII_KEYS key {id}"), b64)?;
+            parsed.push((id.to_owned(), Aes256Gcm::new(&key.into())));
+        }
+        if parsed.is_empty() {
+            return Err(CryptoError::Config("OMBUDS_PII_KEYS: no key".into()));
+        }
+        Ok(Self {
+            keys: parsed,
+            index_key: key32("OMBUDS_PII_INDEX_KEY", index_key)?,
+        })
+    }
+
+    /// The configured keys, or the development keys in `<data_dir>/intake.keys`
+    /// (created on first use, mode 0600).
+    pub fn load(
+        keys: Option<&Secret>,
+        index_key: Option<&Secret>,
+        data_dir: &Path,
+    ) -> Result<Self, CryptoError> {
+        match (keys, index_key) {
+            (Some(k), Some(i)) => Self::parse(&k.0, &i.0),
+            (None, None) => Self::dev_keys(data_dir),
+            _ => Err(CryptoError::Config(
+                "set both OMBUDS_PII_KEYS and OMBUDS_PII_INDEX_KEY, or neither (development keys)"
+                    .into(),
+            )),
+        }
+    }
+
+    fn dev_keys(data_dir: &Path) -> Result<Self, CryptoError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = data_dir.join("intake.keys");
+        let io = |e: std::io::Error| CryptoError::Config(format!("{}: {e}", path.display()));
+        std::fs::create_dir_all(data_dir).map_err(io)?;
+        let fresh = format!(
+            "OMBUDS_PII_KEYS=dev:{}\nOMBUDS_PII_INDEX_KEY={}\n",
+            B64.encode(random32()),
+            B64.encode(random32())
+        );
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(mut f) => f.write_all(fresh.as_bytes()).map_err(io)?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
+        }
+        tracing::warn!(file = %path.display(),
+            "OMBUDS_PII_KEYS and OMBUDS_PII_INDEX_KEY are not set: personal data is encrypted with development keys; production must set both");
+        // Another process may be writing the file right now: retry briefly.
+        let mut text = String::new();
+        for _ in 0..50 {
+            text = std::fs::read_to_string(&path).map_err(io)?;
+            if text.ends_with('\n') && text.lines().count() >= 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+                .map(str::to_owned)
+                .ok_or_else(|| CryptoError::Config(format!("{}: no {name}", path.display())))
+        };
+        Self::parse(&field("OMBUDS_PII_KEYS")?, &field("OMBUDS_PII_INDEX_KEY")?)
+    }
+
+    /// The key id new values are encrypted with.
+    pub fn write_key_id(&self) -> &str {
+        self.keys.first().map(|(id, _)| id.as_str()).unwrap_or("")
+    }
+
+    /// `v1:<key id>:<base64(nonce||ciphertext)>`; empty stays empty.
+    pub fn encrypt(&self, plaintext: &str) -> Result<String, CryptoError> {
+        if plaintext.is_empty() {
+            return Ok(String::new());
+        }
+        let (id, cipher) = self
+            .keys
+            .first()
+            .ok_or_else(|| CryptoError::Config("no encryption key".into()))?;
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let ct = cipher
+            .encrypt(&nonce, plaintext.as_bytes())
+            .map_err(|_| CryptoError::Decrypt(id.clone()))?;
+        let mut blob = nonce.to_vec();
+        blob.extend_from_slice(&ct);
+        Ok(format!("v1:{id}:{}", B64.encode(blob)))
+    }
+
+    /// The plaintext of [`Vault::encrypt`]'s output, under any configured key.
+    pub fn decrypt(&self, stored: &str) -> Result<String, CryptoError> {
+        if stored.is_empty() {
+            return Ok(String::new());
+        }
+        let rest = stored.strip_prefix("v1:").ok_or(CryptoError::Format)?;
+        let (id, b64) = rest.split_once(':').ok_or(CryptoError::Format)?;
+        let (_, cipher) = self
+            .keys
+            .iter()
+            .find(|(k, _)| k == id)
+            .ok_or_else(|| CryptoError::UnknownKey(id.to_owned()))?;
+        let blob = B64.decode(b64).map_err(|_| CryptoError::Format)?;
+        if blob.len() < 12 + 16 {
+            return Err(CryptoError::Format);
+        }
+        let (nonce, ct) = blob.split_at(12);
+        let pt = cipher
+            .decrypt(Nonce::from_slice(nonce), ct)
+            .map_err(|_| CryptoError::Decrypt(id.to_owned()))?;
+        String::from_utf8(pt).map_err(|_| CryptoError::Decrypt(id.to_owned()))
+    }
+
+    /// hex(HMAC-SHA256(index key, value)) of an already normalised value; empty stays empty.
+    pub fn blind_index(&self, kind: &str, normalised: &str) -> String {
+        if normalised.is_empty() {
+            return String::new();
+        }
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key) else {
+            return String::new();
+        };
+        // The kind separates the domains: a phone never matches an account id.
+        mac.update(kind.as_bytes());
+        mac.update(b"\0");
+        mac.update(normalised.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+fn random32() -> [u8; 32] {
+    let mut k = [0u8; 32];
+    OsRng.fill_bytes(&mut k);
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k() -> String {
+        B64.encode(random32())
+    }
+
+    #[test]
+    fn round_trip_with_fresh_nonces() {
+        let v = Vault::parse(&format!("a:{}", k()), &k()).expect("vault");
+        let x = v.encrypt("13812345678").expect("encrypt");
+        let y = v.encrypt("13812345678").expect("encrypt");
+        assert!(x.starts_with("v1:a:"));
+        assert_ne!(x, y, "a fresh nonce per value");
+        assert!(!x.contains("13812345678"));
+        assert_eq!(v.decrypt(&x).expect("decrypt"), "13812345678");
+        assert_eq!(
+            v.decrypt(&v.encrypt("张三").expect("e")).expect("d"),
+            "张三"
+        );
+        assert_eq!(v.encrypt("").expect("e"), "");
+    }
+
+    #[test]
+    fn rotation_old_key_decrypts_new_key_writes() {
+        let (old, new, idx) = (k(), k(), k());
+        let before = Vault::parse(&format!("k1:{old}"), &idx).expect("vault");
+        let stored = before.encrypt("a@example.com").expect("e");
+        let after = Vault::parse(&format!("k2:{new},k1:{old}"), &idx).expect("vault");
+        assert_eq!(after.decrypt(&stored).expect("old id"), "a@example.com");
+        assert!(after.encrypt("x").expect("e").starts_with("v1:k2:"));
+        assert_eq!(after.write_key_id(), "k2");
+        assert_eq!(
+            before.blind_index("email", "a@example.com"),
+            after.blind_index("email", "a@example.com")
+        );
+    }
+
+    #[test]
+    fn unknown_or_wrong_keys_are_errors() {
+        let idx = k();
+        let a = Vault::parse(&format!("a:{}", k()), &idx).expect("vault");
+        let b = Vault::parse(&format!("b:{}", k()), &idx).expect("vault");
+        let wrong = Vault::parse(&format!("a:{}", k()), &idx).expect("vault");
+        let stored = a.encrypt("secret").expect("e");
+        let err = b.decrypt(&stored).expect_err("unknown id");
+        assert_eq!(err, CryptoError::UnknownKey("a".into()));
+        assert!(err.to_string().contains("\"a\""));
+        assert_eq!(
+            wrong.decrypt(&stored).expect_err("wrong key"),
+            CryptoError::Decrypt("a".into())
+        );
+        assert_eq!(a.decrypt("plain").expect_err("format"), CryptoError::Format);
+        assert!(Vault::parse("a:short", &idx).is_err());
+        assert!(Vault::parse(&format!("a:{}", k()), "").is_err());
+    }
+
+    #[test]
+    fn blind_index_is_stable_and_keyed() {
+        let idx = k();
+        let a = Vault::parse(&format!("a:{}", k()), &idx).expect("vault");
+        let b = Vault::parse(&format!("b:{}", k()), &idx).expect("vault");
+        let other = Vault::parse(&format!("a:{}", k()), &k()).expect("vault");
+        let h = a.blind_index("phone", "+8613812345678");
+        assert_eq!(h.len(), 64);
+        assert_eq!(h, b.blind_index("phone", "+8613812345678"));
+        assert_ne!(h, other.blind_index("phone", "+8613812345678"));
+        assert_ne!(h, a.blind_index("account", "+8613812345678"));
+        assert_eq!(a.blind_index("phone", ""), "");
+    }
+
+    #[test]
+    fn secrets_and_vaults_do_not_print_keys() {
+        let key = k();
+        let v = Vault::parse(&format!("a:{key}"), &k()).expect("vault");
+        assert!(!format!("{v:?}").contains(&key));
+        assert_eq!(format!("{:?}", Secret(key)), "***");
+    }
+
+    #[test]
+    fn dev_keys_are_created_once_with_mode_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = Vault::load(None, None, dir.path()).expect("dev keys");
+        let b = Vault::load(None, None, dir.path()).expect("dev keys again");
+        assert_eq!(b.decrypt(&a.encrypt("x").expect("e")).expect("d"), "x");
+        let mode = std::fs::metadata(dir.path().join("intake.keys"))
+            .expect("file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let one = Secret("a:x".into());
+        assert!(Vault::load(Some(&one), None, dir.path()).is_err());
+    }
+}
