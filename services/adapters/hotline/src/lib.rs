@@ -1,0 +1,1 @@
+//! The hotline channel adapter (being written).
