@@ -196,6 +196,7 @@ pub fn submit_request(a: SubmitArgs, stdin: &mut impl Read) -> Result<v1::Submit
             category: a.category.unwrap_or_default(),
             reference: a.reference.unwrap_or_default(),
             channel: a.channel,
+            ..Default::default()
         }),
     })
 }
