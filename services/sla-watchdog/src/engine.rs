@@ -24,7 +24,7 @@ use ombuds_platform::{events, outbox, time};
 use ombuds_proto::v1;
 use sea_orm::{
     sea_query::Expr, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter,
+    QueryFilter, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 
@@ -714,19 +714,33 @@ fn seen_map(text: &str) -> BTreeMap<String, i64> {
     serde_json::from_str(text).unwrap_or_default()
 }
 
+/// The complaint's plan, locked for this transaction. Events about one complaint
+/// arrive on several consumers at once (complaints, routing, transfers); the row lock
+/// (`FOR UPDATE` on PostgreSQL; SQLite has one writer anyway) makes them take turns, so
+/// no consumer overwrites what another just wrote. The row is created first if missing,
+/// so there is always a row to lock.
 async fn load_plan(txn: &DatabaseTransaction, meta: &v1::EventMeta) -> Result<plan::Model, DbErr> {
-    Ok(plan::Entity::find_by_id(meta.complaint_id.clone())
+    plan::Entity::insert(plan::ActiveModel {
+        complaint_id: Set(meta.complaint_id.clone()),
+        ticket_no: Set(meta.ticket_no.clone()),
+        policy: Set(String::new()),
+        targets: Set("[]".into()),
+        seen: Set("{}".into()),
+        department: Set(String::new()),
+        updated_at: Set(time::now_ms()),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(plan::Column::ComplaintId)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    plan::Entity::find_by_id(meta.complaint_id.clone())
+        .lock_exclusive()
         .one(txn)
         .await?
-        .unwrap_or_else(|| plan::Model {
-            complaint_id: meta.complaint_id.clone(),
-            ticket_no: meta.ticket_no.clone(),
-            policy: String::new(),
-            targets: "[]".into(),
-            seen: "{}".into(),
-            department: String::new(),
-            updated_at: 0,
-        }))
+        .ok_or_else(|| DbErr::RecordNotFound(format!("plan of {}", meta.complaint_id)))
 }
 
 async fn save_plan(txn: &DatabaseTransaction, p: &plan::Model) -> Result<(), DbErr> {
