@@ -208,6 +208,7 @@ pub fn list_request(a: ListArgs) -> v1::ListComplaintsRequest {
         department: a.department.unwrap_or_default(),
         page_size: a.limit.unwrap_or(0),
         page_token: a.page_token.unwrap_or_default(),
+        ..Default::default()
     }
 }
 

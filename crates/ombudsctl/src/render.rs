@@ -625,6 +625,7 @@ mod tests {
             complaint_id: "id".into(),
             status: "received".into(),
             created: true,
+            ..Default::default()
         };
         assert_eq!(submit_text(&r), "TS-1\n");
         r.created = false;

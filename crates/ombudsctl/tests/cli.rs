@@ -78,6 +78,7 @@ impl ComplaintService for Fake {
             complaint_id: "0193a3c2-7b1e-7c3d-9f00-123456789abc".into(),
             status: "received".into(),
             created,
+            ..Default::default()
         }))
     }
 
@@ -111,6 +112,20 @@ impl ComplaintService for Fake {
             complaints: vec![complaint()],
             next_page_token: "next-1".into(),
         }))
+    }
+
+    async fn search(
+        &self,
+        _: Request<v1::SearchComplaintsRequest>,
+    ) -> Result<Response<v1::ListComplaintsResponse>, Status> {
+        Err(Status::unimplemented("fake intake"))
+    }
+
+    async fn classify(
+        &self,
+        _: Request<v1::ClassifyRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        Err(Status::unimplemented("fake intake"))
     }
 
     async fn get_customer_contact(

@@ -63,6 +63,7 @@ event!(ComplaintStatusChanged, "complaint.status_changed");
 event!(ComplaintMessageAdded, "complaint.message_added");
 event!(ComplaintResolved, "complaint.resolved");
 event!(SatisfactionRecorded, "complaint.satisfaction_recorded");
+event!(ComplaintClassified, "complaint.classified");
 event!(ComplaintAssigned, "routing.assigned");
 event!(ComplaintEscalated, "routing.escalated");
 event!(ComplaintTransferred, "routing.transferred");

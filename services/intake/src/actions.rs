@@ -484,6 +484,7 @@ async fn apply_once(
         })
         .exec_without_returning(&txn)
         .await?;
+        crate::search::index(&txn, &c.complaint_id, text).await?;
         outbox::enqueue(
             &txn,
             &v1::ComplaintMessageAdded {

@@ -85,6 +85,9 @@ async fn on_contact(st: &State, d: Delivery) -> Outcome {
         Ok(c) => c,
         Err(o) => return o,
     };
+    if let Err(e) = st.check(&contact) {
+        return Outcome::poison("invalid", e.to_string());
+    }
     match st.record(&contact).await {
         Ok(r) if r.created => Outcome::Done,
         Ok(_) => Outcome::Duplicate,

@@ -42,6 +42,60 @@ pub struct NewContact {
     pub kind: String,
     pub category: String,
     pub reference: String,
+    /// E-mail threading: the Message-IDs this contact answers (`In-Reply-To` first,
+    /// then `References`), trimmed and without angle brackets; see
+    /// [`crate::store::record`].
+    pub thread_ids: Vec<String>,
+    /// Classification ([`crate::taxonomy`]): lower-cased; checked against the
+    /// taxonomy by [`crate::State::check`].
+    pub sub_category: String,
+    /// 1 (highest) to 4 (lowest); default 3.
+    pub severity: u8,
+    /// 1 (highest) to 4 (lowest); default 3.
+    pub urgency: u8,
+    pub tags: Vec<String>,
+}
+
+impl NewContact {
+    /// Sets the classification the channel supplied, naming the field at fault.
+    fn classify(
+        mut self,
+        sub_category: &str,
+        severity: i64,
+        urgency: i64,
+        tags: &[String],
+    ) -> Result<Self, FieldError> {
+        let sub = sub_category.trim().to_ascii_lowercase();
+        short("sub_category", &sub)?;
+        self.sub_category = sub;
+        self.severity =
+            crate::taxonomy::level("severity", severity)?.unwrap_or(crate::taxonomy::DEFAULT_LEVEL);
+        self.urgency =
+            crate::taxonomy::level("urgency", urgency)?.unwrap_or(crate::taxonomy::DEFAULT_LEVEL);
+        self.tags = crate::taxonomy::tags(tags)?;
+        Ok(self)
+    }
+}
+
+/// The most thread ids kept from `In-Reply-To` + `References`.
+pub const MAX_THREAD_IDS: usize = 50;
+
+/// The Message-IDs a contact answers, normalised (`<a@b>` and `a@b` are the same id),
+/// de-duplicated and capped at [`MAX_THREAD_IDS`].
+pub fn thread_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for id in ids {
+        for part in id.split_whitespace() {
+            let v = part.trim().trim_start_matches('<').trim_end_matches('>');
+            if v.is_empty() || v.chars().count() > MAX_SHORT || out.iter().any(|o| o == v) {
+                continue;
+            }
+            if out.len() < MAX_THREAD_IDS {
+                out.push(v.to_owned());
+            }
+        }
+    }
+    out
 }
 
 /// A customer's details, normalised: phone digits only (with `+` when international),
@@ -66,6 +120,15 @@ pub struct ContactJson {
     pub kind: Option<String>,
     pub category: Option<String>,
     pub reference: Option<String>,
+    /// E-mail threading: the Message-ID this answers.
+    pub in_reply_to: Option<String>,
+    /// E-mail threading: the References chain.
+    pub references: Option<Vec<String>>,
+    /// Classification: 1 (highest) to 4 (lowest).
+    pub severity: Option<i64>,
+    pub urgency: Option<i64>,
+    pub sub_category: Option<String>,
+    pub tags: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,7 +173,13 @@ impl ContactJson {
             })?),
         };
         let c = self.customer.unwrap_or_default();
-        build(
+        let ids = thread_ids(
+            self.in_reply_to
+                .iter()
+                .chain(self.references.iter().flatten())
+                .map(String::as_str),
+        );
+        let mut contact = build(
             channel,
             self.external_id.unwrap_or_default(),
             received_at,
@@ -125,6 +194,13 @@ impl ContactJson {
             self.kind.unwrap_or_default(),
             self.category.unwrap_or_default(),
             self.reference.unwrap_or_default(),
+        )?;
+        contact.thread_ids = ids;
+        contact.classify(
+            self.sub_category.as_deref().unwrap_or_default(),
+            self.severity.unwrap_or(0),
+            self.urgency.unwrap_or(0),
+            self.tags.as_deref().unwrap_or_default(),
         )
     }
 }
@@ -133,7 +209,16 @@ impl ContactJson {
 pub fn from_proto(channel: &str, c: v1::ContactSubmitted) -> Result<NewContact, FieldError> {
     let received_at = c.received_at.as_ref().map(time::from_timestamp);
     let cust = c.customer.unwrap_or_default();
-    build(
+    let ids = thread_ids(
+        std::iter::once(c.in_reply_to.as_str()).chain(c.references.iter().map(String::as_str)),
+    );
+    let (sub, severity, urgency, tags) = (
+        c.sub_category.clone(),
+        i64::from(c.severity),
+        i64::from(c.urgency),
+        c.tags.clone(),
+    );
+    let mut contact = build(
         channel,
         c.external_id,
         received_at,
@@ -148,7 +233,9 @@ pub fn from_proto(channel: &str, c: v1::ContactSubmitted) -> Result<NewContact, 
         c.kind,
         c.category,
         c.reference,
-    )
+    )?;
+    contact.thread_ids = ids;
+    contact.classify(&sub, severity, urgency, &tags)
 }
 
 struct RawCustomer {
@@ -221,6 +308,11 @@ fn build(
         kind,
         category,
         reference,
+        thread_ids: Vec::new(),
+        sub_category: String::new(),
+        severity: crate::taxonomy::DEFAULT_LEVEL,
+        urgency: crate::taxonomy::DEFAULT_LEVEL,
+        tags: Vec::new(),
     })
 }
 

@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     actions::{self, body_field, reason_field, score_field, ActionError, Command},
-    contact,
+    contact, search,
     store::{self, customer_ref, Full, Key, ListFilter},
     State,
 };
@@ -91,6 +91,10 @@ pub fn to_proto(f: &Full) -> v1::Complaint {
             recorded_at: Some(time::to_timestamp(c.satisfaction_at)),
             unsatisfied: c.satisfaction_score <= i32::from(actions::UNSATISFIED_AT_OR_BELOW),
         }),
+        sub_category: c.sub_category.clone(),
+        severity: c.severity,
+        urgency: c.urgency,
+        tags: crate::store::tags_of(c),
         first_reply_at: (c.first_reply_at > 0).then(|| time::to_timestamp(c.first_reply_at)),
     }
 }
@@ -132,6 +136,25 @@ fn invalid(e: contact::FieldError) -> Status {
 
 #[tonic::async_trait]
 impl ComplaintService for Api {
+    async fn classify(
+        &self,
+        request: Request<v1::ClassifyRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        let req = crate::classify::Request::parse(&request.into_inner()).map_err(invalid)?;
+        let full = crate::classify::apply(
+            &self.state.db,
+            &self.state.vault,
+            &self.state.taxonomy,
+            &req,
+        )
+        .await
+        .map_err(action_status)?;
+        self.state.outbox.wake();
+        tracing::info!(ticket = %full.complaint.ticket_no, complaint_id = %full.complaint.complaint_id,
+            version = full.complaint.version, actor = %req.actor, "complaint classified");
+        Ok(Response::new(to_proto(&full)))
+    }
+
     async fn submit(
         &self,
         request: Request<v1::SubmitRequest>,
@@ -146,12 +169,15 @@ impl ComplaintService for Api {
             req.channel
         };
         let c = contact::from_proto(&channel, proto).map_err(invalid)?;
+        self.state.check(&c).map_err(invalid)?;
         let r = self.state.record(&c).await.map_err(internal)?;
         Ok(Response::new(v1::SubmitResponse {
             ticket_no: r.ticket_no,
             complaint_id: r.complaint_id,
             status: r.status,
             created: r.created,
+            threaded: r.threaded,
+            linked_reason: r.linked_reason,
         }))
     }
 
@@ -184,21 +210,37 @@ impl ComplaintService for Api {
         request: Request<v1::ListComplaintsRequest>,
     ) -> Result<Response<v1::ListComplaintsResponse>, Status> {
         let r = request.into_inner();
-        if !r.channel.is_empty() {
-            contact::parse_channel(&r.channel).map_err(invalid)?;
-        }
-        let filter = ListFilter {
+        let filter = search::validate_list(ListFilter {
             status: r.status,
-            channel: r.channel.to_ascii_lowercase(),
+            channel: r.channel,
             department: r.department,
-            page_size: if r.page_size == 0 {
-                50
-            } else {
-                u64::from(r.page_size)
-            },
+            kind: r.kind,
+            category: r.category,
+            priority: r.priority,
+            received_from: r.received_from.as_ref().map(time::from_timestamp),
+            received_to: r.received_to.as_ref().map(time::from_timestamp),
+            page_size: u64::from(r.page_size),
             after: r.page_token,
-        };
+        })
+        .map_err(invalid)?;
         let (rows, next) = store::list(&self.state.db, &self.state.vault, &filter)
+            .await
+            .map_err(internal)?;
+        Ok(Response::new(v1::ListComplaintsResponse {
+            complaints: rows.iter().map(to_proto).collect(),
+            next_page_token: next,
+        }))
+    }
+
+    async fn search(
+        &self,
+        request: Request<v1::SearchComplaintsRequest>,
+    ) -> Result<Response<v1::ListComplaintsResponse>, Status> {
+        let r = request.into_inner();
+        let q =
+            search::SearchQuery::parse(&r.query, &r.status, u64::from(r.page_size), &r.page_token)
+                .map_err(invalid)?;
+        let (rows, next) = search::search(&self.state.db, &self.state.vault, &q)
             .await
             .map_err(internal)?;
         Ok(Response::new(v1::ListComplaintsResponse {

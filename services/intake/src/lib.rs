@@ -13,10 +13,17 @@
 //! [`actions`] with optimistic concurrency (a version number), a history row per change
 //! and an event per transition.
 //!
+//! Before opening a complaint, [`threading`] looks for the one a contact follows up on
+//! (a cited ticket number, an e-mail reply, a repeat about the same open category) and
+//! appends the contact to it as a customer message instead. Complaints carry a
+//! classification ([`taxonomy`]: category, sub-category, severity × urgency → priority,
+//! tags) that the channel supplies and agents change with `Classify` ([`classify`]).
+//!
 //! Customers' personal data is encrypted at rest and linked through blind indexes
 //! ([`crypto`]); it is decrypted only inside intake.
 
 pub mod actions;
+pub mod classify;
 pub mod consumers;
 pub mod contact;
 pub mod crypto;
@@ -25,7 +32,10 @@ pub mod grpc;
 pub mod http;
 pub mod lifecycle;
 pub mod migration;
+pub mod search;
 pub mod store;
+pub mod taxonomy;
+pub mod threading;
 
 use std::sync::Arc;
 
@@ -63,6 +73,13 @@ pub struct Settings {
     /// `OMBUDS_PII_INDEX_KEY` (no default): base64 32 bytes, the blind-index key. With
     /// neither set, development keys are kept in `<OMBUDS_DATA_DIR>/intake.keys`.
     pub pii_index_key: Option<Secret>,
+    /// `OMBUDS_DUPLICATE_WINDOW` (default `7d`; `0s` turns linking off): a repeat from
+    /// the same customer about the same category within this time of an open
+    /// complaint's receipt is appended to it ([`threading`]).
+    pub duplicate_window: std::time::Duration,
+    /// `OMBUDS_TAXONOMY` (default: none, the built-in taxonomy): a TOML file of
+    /// categories and sub-categories ([`taxonomy`]).
+    pub taxonomy: taxonomy::Taxonomy,
 }
 
 impl Settings {
@@ -98,7 +115,24 @@ impl Settings {
                 message: e.to_string(),
             })?;
         }
+        let duplicate_window = cfg.duration(
+            "OMBUDS_DUPLICATE_WINDOW",
+            std::time::Duration::from_secs(7 * 24 * 3600),
+        )?;
+        let taxonomy = match cfg.string("OMBUDS_TAXONOMY", "").trim() {
+            "" => taxonomy::Taxonomy::default(),
+            path => std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| taxonomy::Taxonomy::parse(&text))
+                .map_err(|message| ConfigError::Invalid {
+                    key: "OMBUDS_TAXONOMY".into(),
+                    value: path.to_owned(),
+                    message,
+                })?,
+        };
         Ok(Self {
+            duplicate_window,
+            taxonomy,
             common: CommonSettings::from_config(cfg, 8081, 50051)?,
             ticket_prefix: prefix,
             ticket_offset,
@@ -139,15 +173,36 @@ pub struct State {
     pub db: DatabaseConnection,
     pub outbox: OutboxSignal,
     pub tickets: TicketFormat,
+    /// How follow-ups and duplicates are threaded.
+    pub threading: threading::Policy,
+    /// The categories and sub-categories accepted.
+    pub taxonomy: taxonomy::Taxonomy,
     pub metrics: IntakeMetrics,
     /// Encrypts and decrypts customers' personal data.
     pub vault: Vault,
 }
 
 impl State {
+    /// Checks a contact's category and sub-category against the taxonomy.
+    pub fn check(&self, c: &NewContact) -> Result<(), contact::FieldError> {
+        self.taxonomy.check(&c.category, &c.sub_category)
+    }
+
     /// Records a contact and wakes the outbox relay.
     pub async fn record(&self, contact: &NewContact) -> Result<Recorded, DbErr> {
-        let r = store::record(&self.db, &self.vault, &self.tickets, contact).await?;
+        let r = store::record(
+            &self.db,
+            &self.vault,
+            &self.tickets,
+            &self.threading,
+            contact,
+        )
+        .await?;
+        if r.threaded {
+            self.outbox.wake();
+            tracing::info!(ticket = %r.ticket_no, complaint_id = %r.complaint_id, channel = %contact.channel,
+                reason = %r.linked_reason, "contact threaded into an existing complaint");
+        }
         if r.created {
             self.outbox.wake();
             self.metrics
@@ -197,6 +252,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         settings.pii_index_key.as_ref(),
         &settings.common.data_dir,
     )?;
+    let duplicate_window = settings.duplicate_window;
     let kit = Kit::start::<migration::Migrator>(settings.common, shutdown).await?;
     let metrics = IntakeMetrics {
         entry_lag: Histogram::new(exponential_buckets(0.001, 2.0, 20)),
@@ -225,10 +281,15 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
             prefix: settings.ticket_prefix,
             offset: settings.ticket_offset,
         },
+        taxonomy: settings.taxonomy,
+        threading: threading::Policy {
+            duplicate_window_ms: i64::try_from(duplicate_window.as_millis()).unwrap_or(i64::MAX),
+        },
         metrics,
         vault,
     });
     consumers::start(&kit, state.clone());
+    tokio::spawn(search::backfill_logged(state.db.clone()));
     let routes = tonic::service::Routes::new(
         ombuds_proto::v1::complaint_service_server::ComplaintServiceServer::new(grpc::Api {
             state: state.clone(),

@@ -16,8 +16,9 @@ use sea_orm::{
 use crate::{
     contact::NewContact,
     crypto::{CryptoError, Vault},
-    entity::{complaint, customer, history, message, sla_clock},
+    entity::{complaint, contact_key, customer, history, message, sla_clock},
     lifecycle::{self, Action, Status},
+    threading,
 };
 
 pub const SOURCE: &str = "intake";
@@ -49,28 +50,46 @@ pub struct Recorded {
     /// False when the same (channel, external_id) had been recorded before.
     pub created: bool,
     pub entry_lag_ms: i64,
+    /// True when the contact went to an existing complaint as a customer message
+    /// ([`threading`]); `ticket_no` is then that complaint's.
+    pub threaded: bool,
+    /// cited_ticket | email_reply | duplicate, when threaded.
+    pub linked_reason: String,
 }
 
-/// Records a contact as a complaint, exactly once per (channel, external_id), and
-/// emits `complaint.received` through the outbox.
+/// Records a contact, exactly once per (channel, external_id): appended to the
+/// complaint it follows up on ([`threading`]) or as a new complaint, emitting
+/// `complaint.received` (or `complaint.message_added`) through the outbox.
 pub async fn record(
     db: &DatabaseConnection,
     vault: &Vault,
     tickets: &TicketFormat,
+    policy: &threading::Policy,
     c: &NewContact,
 ) -> Result<Recorded, DbErr> {
-    if let Some(existing) = find_by_external(db, &c.channel, &c.external_id).await? {
-        return Ok(existing);
-    }
-    match record_new(db, vault, tickets, c).await {
-        Ok(r) => Ok(r),
-        // Another request recorded the same contact between our look-up and insert.
-        Err(e) if ombuds_platform::db::is_unique_violation(&e) => {
-            find_by_external(db, &c.channel, &c.external_id)
-                .await?
-                .ok_or(e)
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        if let Some(existing) = find_by_external(db, &c.channel, &c.external_id).await? {
+            return Ok(existing);
         }
-        Err(e) => Err(e),
+        match record_new(db, vault, tickets, policy, c).await {
+            Ok(Some(r)) => return Ok(r),
+            // An agent changed the complaint we were appending to: look again.
+            Ok(None) if attempt < 5 => continue,
+            Ok(None) => {
+                return Err(DbErr::Custom(format!(
+                    "could not append contact to its complaint after {attempt} attempts"
+                )))
+            }
+            // Another request recorded the same contact between our look-up and insert.
+            Err(e) if ombuds_platform::db::is_unique_violation(&e) => {
+                return find_by_external(db, &c.channel, &c.external_id)
+                    .await?
+                    .ok_or(e)
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -79,7 +98,7 @@ async fn find_by_external(
     channel: &str,
     external_id: &str,
 ) -> Result<Option<Recorded>, DbErr> {
-    Ok(complaint::Entity::find()
+    let opened = complaint::Entity::find()
         .filter(complaint::Column::Channel.eq(channel))
         .filter(complaint::Column::ExternalId.eq(external_id))
         .one(db)
@@ -90,6 +109,38 @@ async fn find_by_external(
             status: m.status,
             created: false,
             entry_lag_ms: m.recorded_at - m.received_at,
+            threaded: false,
+            linked_reason: String::new(),
+        });
+    match opened {
+        Some(r) => Ok(Some(r)),
+        None => threaded_by_external(db, channel, external_id).await,
+    }
+}
+
+/// A follow-up appended before (`contact_keys`), answered with its complaint.
+async fn threaded_by_external(
+    db: &impl ConnectionTrait,
+    channel: &str,
+    external_id: &str,
+) -> Result<Option<Recorded>, DbErr> {
+    let Some(k) = contact_key::Entity::find_by_id((channel.to_owned(), external_id.to_owned()))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(complaint::Entity::find_by_id(k.complaint_id.clone())
+        .one(db)
+        .await?
+        .map(|m| Recorded {
+            complaint_id: m.complaint_id,
+            ticket_no: m.ticket_no,
+            status: m.status,
+            created: false,
+            entry_lag_ms: 0,
+            threaded: true,
+            linked_reason: k.reason,
         }))
 }
 
@@ -97,16 +148,28 @@ async fn record_new(
     db: &DatabaseConnection,
     vault: &Vault,
     tickets: &TicketFormat,
+    policy: &threading::Policy,
     c: &NewContact,
-) -> Result<Recorded, DbErr> {
+) -> Result<Option<Recorded>, DbErr> {
     let now = time::now_ms();
     let received_at = c.received_at.unwrap_or(now).min(now);
     let txn = db.begin().await?;
     let cust = find_or_create_customer(&txn, vault, &c.customer, now).await?;
+    if let Some((target, reason)) =
+        threading::target(&txn, &tickets.prefix, policy, c, &cust.customer_id, now).await?
+    {
+        let appended = threading::append(&txn, &target, reason, c, now).await?;
+        if appended.is_some() {
+            txn.commit().await?;
+        } else {
+            txn.rollback().await?;
+        }
+        return Ok(appended);
+    }
     let seq = next_ticket_seq(&txn, &tickets.day(now)).await?;
     let ticket_no = format!("{}-{}-{seq:06}", tickets.prefix, tickets.day(now));
     let complaint_id = uuid::Uuid::now_v7().to_string();
-    let priority = 3;
+    let priority = i32::from(crate::taxonomy::priority(c.severity, c.urgency));
     complaint::Entity::insert(complaint::ActiveModel {
         complaint_id: Set(complaint_id.clone()),
         ticket_no: Set(ticket_no.clone()),
@@ -127,10 +190,15 @@ async fn record_new(
         recorded_at: Set(now),
         updated_at: Set(now),
         version: Set(1),
+        sub_category: Set(c.sub_category.clone()),
+        severity: Set(i32::from(c.severity)),
+        urgency: Set(i32::from(c.urgency)),
+        tags: Set(tags_json(&c.tags)),
         ..Default::default()
     })
     .exec_without_returning(&txn)
     .await?;
+    crate::search::index(&txn, &complaint_id, &format!("{}\n{}", c.subject, c.body)).await?;
     write_history(
         &txn,
         &history::Model {
@@ -161,13 +229,25 @@ async fn record_new(
     };
     outbox::enqueue(&txn, &event).await?;
     txn.commit().await?;
-    Ok(Recorded {
+    Ok(Some(Recorded {
         complaint_id,
         ticket_no,
         status: "received".into(),
         created: true,
         entry_lag_ms: now - received_at,
-    })
+        threaded: false,
+        linked_reason: String::new(),
+    }))
+}
+
+/// Tags as stored (a JSON array).
+pub fn tags_json(tags: &[String]) -> String {
+    serde_json::to_string(tags).unwrap_or_else(|_| "[]".into())
+}
+
+/// Tags as stored, read back (an unreadable value reads as none).
+pub fn tags_of(c: &complaint::Model) -> Vec<String> {
+    serde_json::from_str(&c.tags).unwrap_or_default()
 }
 
 /// A customer, decrypted: exists only inside intake (other services get a
@@ -419,11 +499,19 @@ pub async fn get(
     }))
 }
 
-#[derive(Debug, Default)]
+/// `List`'s filters (empty or 0: any); checked by [`crate::search::validate_list`].
+#[derive(Debug, Default, Clone)]
 pub struct ListFilter {
     pub status: String,
     pub channel: String,
     pub department: String,
+    pub kind: String,
+    pub category: String,
+    pub priority: i32,
+    /// received_at >= this (ms).
+    pub received_from: Option<i64>,
+    /// received_at < this (ms).
+    pub received_to: Option<i64>,
     pub page_size: u64,
     /// The last complaint id of the previous page.
     pub after: String,
@@ -445,6 +533,21 @@ pub async fn list(
     if !f.department.is_empty() {
         q = q.filter(complaint::Column::Department.eq(f.department.as_str()));
     }
+    if !f.kind.is_empty() {
+        q = q.filter(complaint::Column::Kind.eq(f.kind.as_str()));
+    }
+    if !f.category.is_empty() {
+        q = q.filter(complaint::Column::Category.eq(f.category.as_str()));
+    }
+    if f.priority != 0 {
+        q = q.filter(complaint::Column::Priority.eq(f.priority));
+    }
+    if let Some(from) = f.received_from {
+        q = q.filter(complaint::Column::ReceivedAt.gte(from));
+    }
+    if let Some(to) = f.received_to {
+        q = q.filter(complaint::Column::ReceivedAt.lt(to));
+    }
     if !f.after.is_empty() {
         q = q.filter(complaint::Column::ComplaintId.lt(f.after.as_str()));
     }
@@ -463,6 +566,15 @@ pub async fn list(
     } else {
         String::new()
     };
+    Ok((load_full(db, vault, rows).await?, next))
+}
+
+/// The complaints with their customers and clocks (no thread or history), in order.
+pub async fn load_full(
+    db: &impl ConnectionTrait,
+    vault: &Vault,
+    rows: Vec<complaint::Model>,
+) -> Result<Vec<Full>, DbErr> {
     let ids: Vec<String> = rows.iter().map(|c| c.customer_id.clone()).collect();
     let customers = customer::Entity::find()
         .filter(customer::Column::CustomerId.is_in(ids))
@@ -494,7 +606,7 @@ pub async fn list(
             history: Vec::new(),
         })
         .collect();
-    Ok((out, next))
+    Ok(out)
 }
 
 /// What [`apply_assignment`] or [`apply_transfer`] did.

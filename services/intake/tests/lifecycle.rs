@@ -58,6 +58,8 @@ impl Intake {
                 ("OMBUDS_SHUTDOWN_GRACE", "5s".to_owned()),
                 ("OMBUDS_PII_KEYS", PII_KEYS.to_owned()),
                 ("OMBUDS_PII_INDEX_KEY", PII_INDEX_KEY.to_owned()),
+                // Its complaints share a customer and a category: keep them apart.
+                ("OMBUDS_DUPLICATE_WINDOW", "0s".to_owned()),
             ],
         );
         let settings = Settings::from_config(&cfg).expect("settings");

@@ -49,6 +49,13 @@ pub struct Model {
     pub satisfaction_score: i32,
     pub satisfaction_comment: String,
     pub satisfaction_at: i64,
+    /// Classification ([`crate::taxonomy`]); `priority` is severity × urgency.
+    pub sub_category: String,
+    /// 1 (highest) to 4 (lowest).
+    pub severity: i32,
+    pub urgency: i32,
+    /// A JSON array of strings.
+    pub tags: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,8 +3,10 @@
 //! learns from `sla.*` events.
 
 pub mod complaint;
+pub mod contact_key;
 pub mod customer;
 pub mod history;
 pub mod message;
+pub mod search_term;
 pub mod sla_clock;
 pub mod ticket_counter;

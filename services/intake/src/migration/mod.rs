@@ -5,6 +5,9 @@ use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_intake_tables;
 mod m20261122_000002_lifecycle;
 mod m20261123_000003_customer_records;
+mod m20261123_000010_threading;
+mod m20261123_000011_classification;
+mod m20261123_000020_search_terms;
 
 pub struct Migrator;
 
@@ -17,6 +20,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_intake_tables::Migration),
             Box::new(m20261122_000002_lifecycle::Migration),
             Box::new(m20261123_000003_customer_records::Migration),
+            Box::new(m20261123_000010_threading::Migration),
+            Box::new(m20261123_000011_classification::Migration),
+            Box::new(m20261123_000020_search_terms::Migration),
         ]
     }
 }

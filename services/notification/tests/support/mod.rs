@@ -77,6 +77,20 @@ impl ComplaintService for FakeIntake {
         Err(Status::unimplemented("fake intake"))
     }
 
+    async fn search(
+        &self,
+        _: Request<v1::SearchComplaintsRequest>,
+    ) -> Result<Response<v1::ListComplaintsResponse>, Status> {
+        Err(Status::unimplemented("fake intake"))
+    }
+
+    async fn classify(
+        &self,
+        _: Request<v1::ClassifyRequest>,
+    ) -> Result<Response<v1::Complaint>, Status> {
+        Err(Status::unimplemented("fake intake"))
+    }
+
     async fn get_customer_contact(
         &self,
         request: Request<v1::GetCustomerContactRequest>,
