@@ -547,4 +547,46 @@ mod tests {
         }
         assert_eq!(parse_channel("EMAIL").as_deref(), Ok("email"));
     }
+
+    mod fuzz {
+        //! Arbitrary input never panics: it is a contact or an error naming a field.
+        use super::*;
+        use proptest::prelude::*;
+        use prost::Message;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn any_bytes_as_json_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                if let Ok(j) = ContactJson::from_slice(&bytes) {
+                    let _ = j.into_contact("email");
+                }
+            }
+
+            #[test]
+            fn any_json_shaped_text_never_panics(
+                id in ".{0,40}", body in ".{0,200}", phone in ".{0,30}", email in ".{0,40}",
+                kind in ".{0,12}", at in ".{0,30}", channel in ".{0,12}",
+            ) {
+                let v = serde_json::json!({
+                    "external_id": id, "body": body, "kind": kind, "received_at": at,
+                    "customer": {"phone": phone, "email": email},
+                });
+                if let Ok(j) = ContactJson::from_slice(v.to_string().as_bytes()) {
+                    if let Ok(c) = j.into_contact(&channel) {
+                        prop_assert!(!c.body.trim().is_empty());
+                        prop_assert!(!c.external_id.is_empty());
+                    }
+                }
+            }
+
+            #[test]
+            fn any_bytes_as_protobuf_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                if let Ok(p) = v1::ContactSubmitted::decode(bytes.as_slice()) {
+                    let _ = from_proto("sms", p);
+                }
+            }
+        }
+    }
 }
