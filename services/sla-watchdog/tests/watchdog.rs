@@ -189,7 +189,24 @@ async fn clocks_warn_breach_pause_resume_and_meet() {
         }
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await; // the pause itself is what is measured
+    // The pause must span real time: wait until the clock has been paused for 2 s.
+    let paused_at = clocks(&grpc, "T-B")
+        .await
+        .into_iter()
+        .find(|k| k.target == "resolution")
+        .and_then(|k| k.history.into_iter().find(|h| h.event == "paused"))
+        .and_then(|h| h.at)
+        .map(|t| time::from_timestamp(&t))
+        .expect("the pause is in the clock's history");
+    wait_until("2 s of pause", WAIT, || async move {
+        let paused_for = time::now_ms() - paused_at;
+        if paused_for >= 2_000 {
+            Ok(())
+        } else {
+            Err(format!("paused for {paused_for} ms"))
+        }
+    })
+    .await;
     events::publish(&js, &status(&b, "T-B", "awaiting_customer", "in_progress"))
         .await
         .expect("resume");
@@ -292,7 +309,26 @@ async fn clocks_warn_breach_pause_resume_and_meet() {
         }
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(4)).await; // D's deadline passes: it must not breach
+    // A complaint received after D breaches: the timer has gone past D's deadline, and
+    // D, met before its start arrived, must not have breached.
+    let f = uuid::Uuid::now_v7().to_string();
+    events::publish(&js, &received(&f, "T-F"))
+        .await
+        .expect("publish");
+    wait_until("F to breach", WAIT, || {
+        let grpc = grpc.clone();
+        async move {
+            let k = clocks(&grpc, "T-F").await;
+            if k.iter()
+                .any(|k| k.target == "resolution" && k.state == "breached")
+            {
+                Ok(())
+            } else {
+                Err(format!("{k:?}"))
+            }
+        }
+    })
+    .await;
     let d_resolution = clocks(&grpc, "T-D")
         .await
         .into_iter()
@@ -393,8 +429,24 @@ async fn restart_fires_overdue_timers_once_and_replicas_never_double_fire() {
     })
     .await;
     first.kill();
-    // Deadlines pass while nothing runs.
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    // Every deadline passes while nothing runs.
+    let last_deadline = sla_events(&js)
+        .await
+        .into_iter()
+        .filter(|(s, _, _)| s == "sla.started")
+        .filter_map(|(_, _, p)| v1::SlaClockStarted::decode(p.as_slice()).ok())
+        .filter_map(|e| e.deadline.as_ref().map(time::from_timestamp))
+        .max()
+        .expect("deadlines");
+    wait_until("every deadline to pass", WAIT, || async move {
+        let left = last_deadline - time::now_ms();
+        if left < 0 {
+            Ok(())
+        } else {
+            Err(format!("{left} ms to the last deadline"))
+        }
+    })
+    .await;
     assert_eq!(count(&js, "sla.breached").await, 0);
     // Two replicas come back at once.
     let mut a = ServiceProcess::start(
@@ -438,7 +490,12 @@ async fn restart_fires_overdue_timers_once_and_replicas_never_double_fire() {
         }
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await; // let any double firing show
+    // Stop both replicas cleanly: their outboxes are flushed, so a double firing would
+    // now be on the stream.
+    assert!(
+        a.stop(Duration::from_secs(15)) && b.stop(Duration::from_secs(15)),
+        "clean stops"
+    );
     let evs = sla_events(&js).await;
     let mut per_clock: HashMap<(String, String), usize> = HashMap::new();
     for (s, id, _) in &evs {
@@ -448,9 +505,5 @@ async fn restart_fires_overdue_timers_once_and_replicas_never_double_fire() {
     assert!(doubles.is_empty(), "events emitted twice: {doubles:?}");
     assert_eq!(count(&js, "sla.breached").await, 2 * n);
     assert_eq!(count(&js, "sla.started").await, 2 * n);
-    assert!(
-        a.stop(Duration::from_secs(15)) && b.stop(Duration::from_secs(15)),
-        "clean stops"
-    );
     db.drop_pg().await;
 }
