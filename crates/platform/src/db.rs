@@ -114,6 +114,32 @@ fn sqlite_path(url: &str) -> Option<&Path> {
     (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
 }
 
+/// Column definitions every service's migrations use. All are NOT NULL with an empty
+/// default, which reads the same on SQLite and PostgreSQL and lets a later migration
+/// add a column to a table that already has rows.
+pub mod schema {
+    use sea_orm_migration::prelude::{ColumnDef, IntoIden};
+
+    /// A short string (`VARCHAR`), default `''`.
+    pub fn string(c: impl IntoIden) -> ColumnDef {
+        ColumnDef::new(c).string().not_null().default("").to_owned()
+    }
+
+    /// Free text (`TEXT`), default `''`.
+    pub fn text(c: impl IntoIden) -> ColumnDef {
+        ColumnDef::new(c).text().not_null().default("").to_owned()
+    }
+
+    /// A 64-bit integer, default 0 (instants are milliseconds since the epoch).
+    pub fn bigint(c: impl IntoIden) -> ColumnDef {
+        ColumnDef::new(c)
+            .big_integer()
+            .not_null()
+            .default(0)
+            .to_owned()
+    }
+}
+
 /// Whether the error is a unique-constraint violation ("already recorded").
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))

@@ -112,14 +112,14 @@ pub fn action_status(e: ActionError) -> Status {
 
 impl Api {
     /// Validates the shared fields, applies the command, answers the complaint.
+    /// Runs an agent's action named by any of the action requests (they share their
+    /// first four fields: ticket_no, complaint_id, expected_version, actor).
     async fn act(
         &self,
-        ticket_no: &str,
-        complaint_id: &str,
-        expected_version: u64,
-        actor: &str,
+        target: &impl ActionTarget,
         command: Result<Command, contact::FieldError>,
     ) -> Result<Response<v1::Complaint>, Status> {
+        let (ticket_no, complaint_id, expected_version, actor) = target.target();
         let req = command
             .and_then(|cmd| {
                 actions::Request::new(ticket_no, complaint_id, expected_version, actor, cmd)
@@ -129,6 +129,33 @@ impl Api {
         Ok(Response::new(to_proto(&full)))
     }
 }
+
+/// The complaint and actor an action request names.
+trait ActionTarget {
+    fn target(&self) -> (&str, &str, u64, &str);
+}
+
+macro_rules! action_target {
+    ($($ty:ident),* $(,)?) => {$(
+        impl ActionTarget for v1::$ty {
+            fn target(&self) -> (&str, &str, u64, &str) {
+                (&self.ticket_no, &self.complaint_id, self.expected_version, &self.actor)
+            }
+        }
+    )*};
+}
+
+action_target!(
+    AcknowledgeRequest,
+    AddNoteRequest,
+    ReplyRequest,
+    SetAwaitingCustomerRequest,
+    CustomerRespondedRequest,
+    ResolveRequest,
+    CloseRequest,
+    ReopenRequest,
+    RecordSatisfactionRequest,
+);
 
 fn invalid(e: contact::FieldError) -> Status {
     Status::invalid_argument(e.to_string())
@@ -279,14 +306,7 @@ impl ComplaintService for Api {
         request: Request<v1::AcknowledgeRequest>,
     ) -> Result<Response<v1::Complaint>, Status> {
         let r = request.into_inner();
-        self.act(
-            &r.ticket_no,
-            &r.complaint_id,
-            r.expected_version,
-            &r.actor,
-            Ok(Command::Acknowledge),
-        )
-        .await
+        self.act(&r, Ok(Command::Acknowledge)).await
     }
 
     async fn add_note(
@@ -295,14 +315,7 @@ impl ComplaintService for Api {
     ) -> Result<Response<v1::Complaint>, Status> {
         let r = request.into_inner();
         let cmd = body_field("text", &r.text, true).map(|text| Command::AddNote { text });
-        self.act(
-            &r.ticket_no,
-            &r.complaint_id,
-            r.expected_version,
-            &r.actor,
-            cmd,
-        )
-        .await
+        self.act(&r, cmd).await
     }
 
     async fn reply(
@@ -311,14 +324,7 @@ impl ComplaintService for Api {
     ) -> Result<Response<v1::Complaint>, Status> {
         let r = request.into_inner();
         let cmd = body_field("text", &r.text, true).map(|text| Command::Reply { text });
-        self.act(
-            &r.ticket_no,
-            &r.complaint_id,
-            r.expected_version,
-            &r.actor,
-            cmd,
-        )
-        .await
+        self.act(&r, cmd).await
     }
 
     async fn set_awaiting_customer(
@@ -328,14 +334,7 @@ impl ComplaintService for Api {
         let r = request.into_inner();
         let cmd = reason_field("reason", &r.reason, true)
             .map(|reason| Command::SetAwaitingCustomer { reason });
-        self.act(
-            &r.ticket_no,
-            &r.complaint_id,
-            r.expected_version,
-            &r.actor,
-            cmd,
-        )
-        .await
+        self.act(&r, cmd).await
     }
 
     async fn customer_responded(
@@ -345,14 +344,7 @@ impl ComplaintService for Api {
         let r = request.into_inner();
         let cmd =
             body_field("text", &r.text, false).map(|text| Command::CustomerResponded { text });
-        self.act(
-            &r.ticket_no,
-            &r.complaint_id,
-            r.expected_version,
-            &r.actor,
-            cmd,
-        )
-        .await
+        self.act(&r, cmd).await
     }
 
     async fn resolve(
@@ -368,14 +360,7 @@ impl ComplaintService for Api {
                 first_contact: r.first_contact,
             })
         })();
-        self.act(
-            &r.ticket_no,
-            &r.complaint_id,
-            r.expected_version,
-            &r.actor,
-            cmd,
-        )
-        .await
+        self.act(&r, cmd).await
     }
 
     async fn close(
@@ -384,14 +369,7 @@ impl ComplaintService for Api {
     ) -> Result<Response<v1::Complaint>, Status> {
         let r = request.into_inner();
         let cmd = reason_field("reason", &r.reason, false).map(|reason| Command::Close { reason });
-        self.act(
-            &r.ticket_no,
-            &r.complaint_id,
-            r.expected_version,
-            &r.actor,
-            cmd,
-        )
-        .await
+        self.act(&r, cmd).await
     }
 
     async fn reopen(
@@ -400,14 +378,7 @@ impl ComplaintService for Api {
     ) -> Result<Response<v1::Complaint>, Status> {
         let r = request.into_inner();
         let cmd = reason_field("reason", &r.reason, true).map(|reason| Command::Reopen { reason });
-        self.act(
-            &r.ticket_no,
-            &r.complaint_id,
-            r.expected_version,
-            &r.actor,
-            cmd,
-        )
-        .await
+        self.act(&r, cmd).await
     }
 
     async fn record_satisfaction(
@@ -421,13 +392,6 @@ impl ComplaintService for Api {
                 comment: body_field("comment", &r.comment, false)?,
             })
         })();
-        self.act(
-            &r.ticket_no,
-            &r.complaint_id,
-            r.expected_version,
-            &r.actor,
-            cmd,
-        )
-        .await
+        self.act(&r, cmd).await
     }
 }

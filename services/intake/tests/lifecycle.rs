@@ -5,118 +5,21 @@
 //! plaintext), refused transitions, version conflicts between two agents, and an
 //! inquiry resolved on first contact.
 
-use std::{net::SocketAddr, time::Duration};
+mod support;
+
+use support::{Intake, WAIT};
 
 use async_nats::jetstream::{self, message::StreamMessage};
-use ombuds_intake::{run, Settings};
-use ombuds_platform::{
-    config::Config,
-    events::{self, Event},
-    shutdown::CancellationToken,
-};
-use ombuds_proto::v1::{
-    self, complaint_service_client::ComplaintServiceClient, get_complaint_request::Key,
-};
-use ombuds_testkit::{free_addr, wait_until, NatsServer, TestDatabase};
-use tonic::{transport::Channel, Code};
-
-const WAIT: Duration = Duration::from_secs(30);
+use ombuds_platform::events::{self, Event};
+use ombuds_proto::v1::{self, get_complaint_request::Key};
+use ombuds_testkit::wait_until;
+use tonic::Code;
 
 const PHONE: &str = "13912345678";
 const EMAIL: &str = "li.si@example.org";
 const NAME: &str = "李四";
-/// Test keys (base64 of 32 bytes); a second, older key id shows the rotation format.
-const PII_KEYS: &str =
-    "t2:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=,t1:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
-const PII_INDEX_KEY: &str = "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=";
-
-type Client = ComplaintServiceClient<Channel>;
-
-/// Intake, its NATS server and its store, for one test.
-struct Intake {
-    _nats: NatsServer,
-    db: TestDatabase,
-    token: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    http: SocketAddr,
-    js: jetstream::Context,
-    client: Client,
-}
 
 impl Intake {
-    async fn start(name: &str) -> Self {
-        let nats = NatsServer::start();
-        let db = TestDatabase::new(name).await;
-        let (http, grpc) = (free_addr(), free_addr());
-        let cfg = Config::from_pairs(
-            "intake",
-            [
-                ("NATS_URL", nats.url()),
-                ("DATABASE_URL", db.url.clone()),
-                ("OMBUDS_HTTP_ADDR", http.to_string()),
-                ("OMBUDS_GRPC_ADDR", grpc.to_string()),
-                ("OMBUDS_SHUTDOWN_GRACE", "5s".to_owned()),
-                ("OMBUDS_PII_KEYS", PII_KEYS.to_owned()),
-                ("OMBUDS_PII_INDEX_KEY", PII_INDEX_KEY.to_owned()),
-                // Its complaints share a customer and a category: keep them apart.
-                ("OMBUDS_DUPLICATE_WINDOW", "0s".to_owned()),
-            ],
-        );
-        let settings = Settings::from_config(&cfg).expect("settings");
-        let token = CancellationToken::new();
-        let task = tokio::spawn(run(settings, token.clone()));
-        let url = format!("http://{grpc}");
-        // The port is bound before the store is migrated: wait for an answer, not a connection.
-        let client = wait_until("the intake gRPC service", WAIT, || {
-            let url = url.clone();
-            async move {
-                let mut client = ComplaintServiceClient::connect(url)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                match client
-                    .get(v1::GetComplaintRequest {
-                        key: Some(Key::TicketNo("probe".into())),
-                    })
-                    .await
-                {
-                    Err(s) if s.code() == Code::NotFound => Ok(client),
-                    other => Err(format!("{other:?}")),
-                }
-            }
-        })
-        .await;
-        let nc = async_nats::connect(nats.url()).await.expect("connect NATS");
-        let js = jetstream::new(nc);
-        wait_until("the COMPLAINTS and ROUTING streams", WAIT, || {
-            let js = js.clone();
-            async move {
-                for s in ["COMPLAINTS", "ROUTING"] {
-                    js.get_stream(s).await.map_err(|e| format!("{s}: {e}"))?;
-                }
-                Ok(())
-            }
-        })
-        .await;
-        Self {
-            _nats: nats,
-            db,
-            token,
-            task,
-            http,
-            js,
-            client,
-        }
-    }
-
-    async fn stop(self) {
-        self.token.cancel();
-        self.task
-            .await
-            .expect("intake task")
-            .expect("intake stops cleanly");
-        self.db.drop_pg().await;
-    }
-
     async fn submit(&self, kind: &str, body: &str) -> v1::SubmitResponse {
         self.client
             .clone()
@@ -317,7 +220,7 @@ fn at(c: &v1::Complaint, status: &str, version: u64) {
 
 #[tokio::test]
 async fn a_complaint_walks_the_whole_lifecycle() {
-    let it = Intake::start("lifecycle_walk").await;
+    let it = Intake::start("lifecycle_walk", &[("OMBUDS_DUPLICATE_WINDOW", "0s")]).await;
     let mut cl = it.client.clone();
     let sub = it
         .submit(
@@ -627,7 +530,7 @@ async fn a_complaint_walks_the_whole_lifecycle() {
 
 #[tokio::test]
 async fn illegal_transitions_and_bad_input_are_refused() {
-    let it = Intake::start("lifecycle_refusals").await;
+    let it = Intake::start("lifecycle_refusals", &[("OMBUDS_DUPLICATE_WINDOW", "0s")]).await;
     let mut cl = it.client.clone();
     let t = it.submit("complaint", "The app crashes").await.ticket_no;
 
@@ -747,7 +650,7 @@ async fn illegal_transitions_and_bad_input_are_refused() {
 
 #[tokio::test]
 async fn two_agents_acting_on_the_same_version_one_wins() {
-    let it = Intake::start("lifecycle_race").await;
+    let it = Intake::start("lifecycle_race", &[("OMBUDS_DUPLICATE_WINDOW", "0s")]).await;
     for round in 0..3 {
         let sub = it
             .submit("complaint", &format!("Slow network, round {round}"))
@@ -808,7 +711,11 @@ async fn two_agents_acting_on_the_same_version_one_wins() {
 
 #[tokio::test]
 async fn an_inquiry_is_resolved_on_first_contact() {
-    let it = Intake::start("lifecycle_first_contact").await;
+    let it = Intake::start(
+        "lifecycle_first_contact",
+        &[("OMBUDS_DUPLICATE_WINDOW", "0s")],
+    )
+    .await;
     let mut cl = it.client.clone();
     let sub = it.submit("inquiry", "What are your opening hours?").await;
     let c = cl
@@ -936,7 +843,7 @@ impl Intake {
 
 #[tokio::test]
 async fn the_department_follows_a_transfer_and_older_events_never_win() {
-    let it = Intake::start("lifecycle_transfer").await;
+    let it = Intake::start("lifecycle_transfer", &[("OMBUDS_DUPLICATE_WINDOW", "0s")]).await;
     let a = it.submit("complaint", "no signal at home").await;
     let b = it.submit("complaint", "the shop was closed").await;
     let d = it.submit("complaint", "the app crashes").await;

@@ -8,108 +8,16 @@
 //! the severity × urgency matrix and emits `complaint.classified`, bad values are
 //! refused naming the field.
 
-use std::{net::SocketAddr, time::Duration};
+mod support;
 
-use async_nats::jetstream::{self, message::StreamMessage};
-use ombuds_intake::{run, Settings};
-use ombuds_platform::{
-    config::Config,
-    events::{self, Event},
-    shutdown::CancellationToken,
-};
-use ombuds_proto::v1::{
-    self, complaint_service_client::ComplaintServiceClient, get_complaint_request::Key,
-};
-use ombuds_testkit::{free_addr, wait_until, NatsServer, TestDatabase};
-use tonic::{transport::Channel, Code};
+use support::{decode as decode_event, Intake, WAIT};
 
-const WAIT: Duration = Duration::from_secs(30);
-const PII_KEYS: &str = "t1:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
-const PII_INDEX_KEY: &str = "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=";
-
-type Client = ComplaintServiceClient<Channel>;
-
-struct Intake {
-    _nats: NatsServer,
-    db: TestDatabase,
-    token: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    http: SocketAddr,
-    js: jetstream::Context,
-    client: Client,
-}
+use ombuds_platform::events::Event;
+use ombuds_proto::v1::{self, get_complaint_request::Key};
+use ombuds_testkit::wait_until;
+use tonic::Code;
 
 impl Intake {
-    async fn start(name: &str) -> Self {
-        let nats = NatsServer::start();
-        let db = TestDatabase::new(name).await;
-        let (http, grpc) = (free_addr(), free_addr());
-        let cfg = Config::from_pairs(
-            "intake",
-            [
-                ("NATS_URL", nats.url()),
-                ("DATABASE_URL", db.url.clone()),
-                ("OMBUDS_HTTP_ADDR", http.to_string()),
-                ("OMBUDS_GRPC_ADDR", grpc.to_string()),
-                ("OMBUDS_SHUTDOWN_GRACE", "5s".to_owned()),
-                ("OMBUDS_PII_KEYS", PII_KEYS.to_owned()),
-                ("OMBUDS_PII_INDEX_KEY", PII_INDEX_KEY.to_owned()),
-                ("OMBUDS_DUPLICATE_WINDOW", "7d".to_owned()),
-            ],
-        );
-        let settings = Settings::from_config(&cfg).expect("settings");
-        let token = CancellationToken::new();
-        let task = tokio::spawn(run(settings, token.clone()));
-        let url = format!("http://{grpc}");
-        let client = wait_until("the intake gRPC service", WAIT, || {
-            let url = url.clone();
-            async move {
-                let mut client = ComplaintServiceClient::connect(url)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                match client
-                    .get(v1::GetComplaintRequest {
-                        key: Some(Key::TicketNo("probe".into())),
-                    })
-                    .await
-                {
-                    Err(s) if s.code() == Code::NotFound => Ok(client),
-                    other => Err(format!("{other:?}")),
-                }
-            }
-        })
-        .await;
-        let js = jetstream::new(async_nats::connect(nats.url()).await.expect("connect NATS"));
-        wait_until("the COMPLAINTS stream", WAIT, || {
-            let js = js.clone();
-            async move {
-                js.get_stream("COMPLAINTS")
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
-        })
-        .await;
-        Self {
-            _nats: nats,
-            db,
-            token,
-            task,
-            http,
-            js,
-            client,
-        }
-    }
-
-    async fn stop(self) {
-        self.token.cancel();
-        self.task
-            .await
-            .expect("intake task")
-            .expect("intake stops cleanly");
-        self.db.drop_pg().await;
-    }
-
     async fn submit(&self, channel: &str, c: v1::ContactSubmitted) -> v1::SubmitResponse {
         self.client
             .clone()
@@ -160,7 +68,7 @@ impl Intake {
                                 .get_raw_message(seq)
                                 .await
                                 .map_err(|e| e.to_string())?;
-                            if let Some(e) = decode::<E>(&m) {
+                            if let Some(e) = decode_event::<E>(&m) {
                                 if meta(&e).is_some_and(|m| m.complaint_id == complaint_id) {
                                     out.push(e);
                                 }
@@ -177,16 +85,6 @@ impl Intake {
         )
         .await
     }
-}
-
-fn decode<E: Event>(m: &StreamMessage) -> Option<E> {
-    let ty = m
-        .headers
-        .get(events::HDR_TYPE)
-        .map(|v| v.as_str().to_owned());
-    (ty.as_deref() == Some(E::TYPE))
-        .then(|| E::decode(m.payload.clone()).ok())
-        .flatten()
 }
 
 fn contact(
@@ -213,7 +111,7 @@ fn contact(
 
 #[tokio::test]
 async fn follow_ups_and_duplicates_are_threaded() {
-    let it = Intake::start("intake_threading").await;
+    let it = Intake::start("intake_threading", &[("OMBUDS_DUPLICATE_WINDOW", "7d")]).await;
     let mut cl = it.client.clone();
 
     // A complaint, acknowledged and then awaiting the customer (version 3).
@@ -362,7 +260,7 @@ async fn follow_ups_and_duplicates_are_threaded() {
 
 #[tokio::test]
 async fn classification_sets_priority_by_the_matrix() {
-    let it = Intake::start("intake_classify").await;
+    let it = Intake::start("intake_classify", &[("OMBUDS_DUPLICATE_WINDOW", "7d")]).await;
     let mut cl = it.client.clone();
 
     // The channel's classification is kept; severity 1 × urgency 2 is priority 1.

@@ -1,5 +1,6 @@
 //! Creates `complaint_facts`, the per-complaint projection.
 
+use ombuds_platform::db::schema::string;
 use sea_orm_migration::prelude::*;
 
 pub struct Migration;
@@ -32,7 +33,6 @@ enum ComplaintFacts {
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         use ComplaintFacts as F;
-        let text = |c: F| ColumnDef::new(c).string().not_null().default("").to_owned();
         m.create_table(
             Table::create()
                 .table(F::Table)
@@ -43,19 +43,19 @@ impl MigrationTrait for Migration {
                         .not_null()
                         .primary_key(),
                 )
-                .col(text(F::TicketNo))
-                .col(text(F::Channel))
-                .col(text(F::Kind))
-                .col(text(F::Category))
+                .col(string(F::TicketNo))
+                .col(string(F::Channel))
+                .col(string(F::Kind))
+                .col(string(F::Category))
                 .col(ColumnDef::new(F::Priority).integer().not_null().default(0))
-                .col(text(F::Department))
+                .col(string(F::Department))
                 .col(
                     ColumnDef::new(F::DepartmentVersion)
                         .big_integer()
                         .not_null()
                         .default(-1),
                 )
-                .col(text(F::Status))
+                .col(string(F::Status))
                 .col(
                     ColumnDef::new(F::StatusVersion)
                         .big_integer()

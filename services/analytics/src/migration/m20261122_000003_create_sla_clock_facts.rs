@@ -1,5 +1,6 @@
 //! Creates `sla_clock_facts`, the per-clock projection behind the on-time rates.
 
+use ombuds_platform::db::schema::string;
 use sea_orm_migration::prelude::*;
 
 pub struct Migration;
@@ -26,15 +27,14 @@ enum SlaClockFacts {
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         use SlaClockFacts as F;
-        let text = |c: F| ColumnDef::new(c).string().not_null().default("").to_owned();
         m.create_table(
             Table::create()
                 .table(F::Table)
                 .if_not_exists()
                 .col(ColumnDef::new(F::ClockId).string().not_null().primary_key())
-                .col(text(F::ComplaintId))
-                .col(text(F::Target))
-                .col(text(F::Outcome))
+                .col(string(F::ComplaintId))
+                .col(string(F::Target))
+                .col(string(F::Outcome))
                 .col(
                     ColumnDef::new(F::Breached)
                         .boolean()

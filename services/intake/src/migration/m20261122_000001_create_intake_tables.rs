@@ -1,5 +1,6 @@
 //! customers, complaints, ticket_counters, sla_clocks.
 
+use ombuds_platform::db::schema::{bigint, string};
 use sea_orm_migration::prelude::*;
 
 pub struct Migration;
@@ -63,18 +64,6 @@ enum SlaClocks {
     UpdatedAt,
 }
 
-fn text(c: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(c).string().not_null().default("").to_owned()
-}
-
-fn bigint(c: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(c)
-        .big_integer()
-        .not_null()
-        .default(0)
-        .to_owned()
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -88,10 +77,10 @@ impl MigrationTrait for Migration {
                         .not_null()
                         .primary_key(),
                 )
-                .col(text(Customers::Name))
-                .col(text(Customers::Phone))
-                .col(text(Customers::Email))
-                .col(text(Customers::AccountId))
+                .col(string(Customers::Name))
+                .col(string(Customers::Phone))
+                .col(string(Customers::Email))
+                .col(string(Customers::AccountId))
                 .col(bigint(Customers::CreatedAt))
                 .to_owned(),
         )
@@ -127,23 +116,23 @@ impl MigrationTrait for Migration {
                         .not_null()
                         .unique_key(),
                 )
-                .col(text(Complaints::Channel))
-                .col(text(Complaints::ExternalId))
-                .col(text(Complaints::CustomerId))
-                .col(text(Complaints::Kind))
-                .col(text(Complaints::Category))
+                .col(string(Complaints::Channel))
+                .col(string(Complaints::ExternalId))
+                .col(string(Complaints::CustomerId))
+                .col(string(Complaints::Kind))
+                .col(string(Complaints::Category))
                 .col(
                     ColumnDef::new(Complaints::Priority)
                         .integer()
                         .not_null()
                         .default(3),
                 )
-                .col(text(Complaints::Subject))
+                .col(string(Complaints::Subject))
                 .col(ColumnDef::new(Complaints::Body).text().not_null())
-                .col(text(Complaints::Reference))
-                .col(text(Complaints::Status))
-                .col(text(Complaints::Department))
-                .col(text(Complaints::Assignee))
+                .col(string(Complaints::Reference))
+                .col(string(Complaints::Status))
+                .col(string(Complaints::Department))
+                .col(string(Complaints::Assignee))
                 .col(bigint(Complaints::AssignedAt))
                 .col(bigint(Complaints::ReceivedAt))
                 .col(bigint(Complaints::RecordedAt))
@@ -196,10 +185,10 @@ impl MigrationTrait for Migration {
                         .not_null()
                         .primary_key(),
                 )
-                .col(text(SlaClocks::ComplaintId))
-                .col(text(SlaClocks::Target))
+                .col(string(SlaClocks::ComplaintId))
+                .col(string(SlaClocks::Target))
                 .col(bigint(SlaClocks::Deadline))
-                .col(text(SlaClocks::State))
+                .col(string(SlaClocks::State))
                 .col(bigint(SlaClocks::UpdatedAt))
                 .to_owned(),
         )

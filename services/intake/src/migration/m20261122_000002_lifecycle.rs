@@ -2,6 +2,7 @@
 //! answers), `history` (one row per version of a complaint), and the resolution,
 //! satisfaction and first-reply columns of `complaints`.
 
+use ombuds_platform::db::schema::{bigint, string, text};
 use sea_orm_migration::prelude::*;
 
 pub struct Migration;
@@ -52,22 +53,6 @@ enum History {
     At,
 }
 
-fn text(c: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(c).string().not_null().default("").to_owned()
-}
-
-fn long_text(c: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(c).text().not_null().default("").to_owned()
-}
-
-fn bigint(c: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(c)
-        .big_integer()
-        .not_null()
-        .default(0)
-        .to_owned()
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -75,10 +60,10 @@ impl MigrationTrait for Migration {
         for col in [
             bigint(Complaints::FirstReplyAt),
             bigint(Complaints::ResolvedAt),
-            text(Complaints::ResolvedBy),
-            long_text(Complaints::ResolutionResult),
-            long_text(Complaints::ResolutionCause),
-            long_text(Complaints::ResolutionMeasures),
+            string(Complaints::ResolvedBy),
+            text(Complaints::ResolutionResult),
+            text(Complaints::ResolutionCause),
+            text(Complaints::ResolutionMeasures),
             ColumnDef::new(Complaints::FirstContact)
                 .boolean()
                 .not_null()
@@ -89,7 +74,7 @@ impl MigrationTrait for Migration {
                 .not_null()
                 .default(0)
                 .to_owned(),
-            long_text(Complaints::SatisfactionComment),
+            text(Complaints::SatisfactionComment),
             bigint(Complaints::SatisfactionAt),
         ] {
             let mut col = col;
@@ -111,9 +96,9 @@ impl MigrationTrait for Migration {
                         .not_null()
                         .primary_key(),
                 )
-                .col(text(Messages::ComplaintId))
-                .col(text(Messages::Kind))
-                .col(text(Messages::Author))
+                .col(string(Messages::ComplaintId))
+                .col(string(Messages::Kind))
+                .col(string(Messages::Author))
                 .col(ColumnDef::new(Messages::Body).text().not_null())
                 .col(
                     ColumnDef::new(Messages::Visible)
@@ -141,11 +126,11 @@ impl MigrationTrait for Migration {
                 .if_not_exists()
                 .col(ColumnDef::new(History::ComplaintId).string().not_null())
                 .col(ColumnDef::new(History::Version).big_integer().not_null())
-                .col(text(History::FromStatus))
-                .col(text(History::ToStatus))
-                .col(text(History::Action))
-                .col(text(History::Actor))
-                .col(long_text(History::Reason))
+                .col(string(History::FromStatus))
+                .col(string(History::ToStatus))
+                .col(string(History::Action))
+                .col(string(History::Actor))
+                .col(text(History::Reason))
                 .col(bigint(History::At))
                 .primary_key(
                     Index::create()

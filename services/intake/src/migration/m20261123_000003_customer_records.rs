@@ -4,6 +4,7 @@
 //! when that table holds rows, naming the problem, rather than drop personal data or
 //! keep it in plaintext; on an empty table it simply drops it.
 
+use ombuds_platform::db::schema::text;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, Statement};
 
@@ -33,10 +34,6 @@ enum CustomerRecords {
     AccountBidx,
     KeyId,
     CreatedAt,
-}
-
-fn text(c: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(c).text().not_null().default("").to_owned()
 }
 
 #[async_trait::async_trait]

@@ -3,6 +3,7 @@
 //! (the transfer forms), and on `assignments` the current escalation level and
 //! recipient and the complaint version routing knows.
 
+use ombuds_platform::db::schema::{bigint, string};
 use sea_orm_migration::prelude::*;
 
 pub struct Migration;
@@ -48,18 +49,6 @@ enum Transfers {
     At,
 }
 
-fn text(c: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(c).string().not_null().default("").to_owned()
-}
-
-fn bigint(c: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(c)
-        .big_integer()
-        .not_null()
-        .default(0)
-        .to_owned()
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -71,7 +60,7 @@ impl MigrationTrait for Migration {
                 .not_null()
                 .default(0)
                 .to_owned(),
-            text(Assignments::EscalatedTo),
+            string(Assignments::EscalatedTo),
         ] {
             m.alter_table(
                 Table::alter()
@@ -93,11 +82,11 @@ impl MigrationTrait for Migration {
                 )
                 .col(ColumnDef::new(Escalations::ComplaintId).string().not_null())
                 .col(ColumnDef::new(Escalations::Level).integer().not_null())
-                .col(text(Escalations::EscalatedTo))
+                .col(string(Escalations::EscalatedTo))
                 .col(ColumnDef::new(Escalations::Reason).text().not_null())
-                .col(text(Escalations::Trigger))
-                .col(text(Escalations::ClockId))
-                .col(text(Escalations::Target))
+                .col(string(Escalations::Trigger))
+                .col(string(Escalations::ClockId))
+                .col(string(Escalations::Target))
                 .col(bigint(Escalations::At))
                 .to_owned(),
         )
@@ -124,11 +113,11 @@ impl MigrationTrait for Migration {
                         .primary_key(),
                 )
                 .col(ColumnDef::new(Transfers::ComplaintId).string().not_null())
-                .col(text(Transfers::FromDepartment))
-                .col(text(Transfers::ToDepartment))
+                .col(string(Transfers::FromDepartment))
+                .col(string(Transfers::ToDepartment))
                 .col(ColumnDef::new(Transfers::Requirement).text().not_null())
                 .col(bigint(Transfers::Deadline))
-                .col(text(Transfers::Actor))
+                .col(string(Transfers::Actor))
                 .col(bigint(Transfers::At))
                 .to_owned(),
         )

@@ -1,5 +1,6 @@
 //! `clocks` (unique per complaint and target, indexed for the timer) and `plans`.
 
+use ombuds_platform::db::schema::{bigint, string, text};
 use sea_orm_migration::prelude::*;
 
 pub struct Migration;
@@ -49,22 +50,6 @@ enum Plans {
     UpdatedAt,
 }
 
-fn text(c: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(c).string().not_null().default("").to_owned()
-}
-
-fn long_text(c: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(c).text().not_null().to_owned()
-}
-
-fn bigint(c: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(c)
-        .big_integer()
-        .not_null()
-        .default(0)
-        .to_owned()
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -78,20 +63,20 @@ impl MigrationTrait for Migration {
                         .not_null()
                         .primary_key(),
                 )
-                .col(text(Clocks::ComplaintId))
-                .col(text(Clocks::TicketNo))
-                .col(text(Clocks::Target))
-                .col(text(Clocks::Policy))
-                .col(text(Clocks::Calendar))
-                .col(text(Clocks::Within))
-                .col(text(Clocks::StopsOn))
-                .col(text(Clocks::State))
+                .col(string(Clocks::ComplaintId))
+                .col(string(Clocks::TicketNo))
+                .col(string(Clocks::Target))
+                .col(string(Clocks::Policy))
+                .col(string(Clocks::Calendar))
+                .col(string(Clocks::Within))
+                .col(string(Clocks::StopsOn))
+                .col(string(Clocks::State))
                 .col(bigint(Clocks::StartedAt))
                 .col(bigint(Clocks::Deadline))
                 .col(bigint(Clocks::AllowanceMs))
                 .col(bigint(Clocks::ConsumedMs))
                 .col(bigint(Clocks::SegmentStart))
-                .col(text(Clocks::WarnAt))
+                .col(string(Clocks::WarnAt))
                 .col(
                     ColumnDef::new(Clocks::WarnedPct)
                         .integer()
@@ -101,8 +86,8 @@ impl MigrationTrait for Migration {
                 .col(bigint(Clocks::NextFireAt))
                 .col(bigint(Clocks::EndedAt))
                 .col(bigint(Clocks::PausedAt))
-                .col(text(Clocks::Department))
-                .col(long_text(Clocks::History))
+                .col(string(Clocks::Department))
+                .col(text(Clocks::History))
                 .col(bigint(Clocks::UpdatedAt))
                 .to_owned(),
         )
@@ -136,11 +121,11 @@ impl MigrationTrait for Migration {
                         .not_null()
                         .primary_key(),
                 )
-                .col(text(Plans::TicketNo))
-                .col(text(Plans::Policy))
-                .col(long_text(Plans::Targets))
-                .col(long_text(Plans::Seen))
-                .col(text(Plans::Department))
+                .col(string(Plans::TicketNo))
+                .col(string(Plans::Policy))
+                .col(text(Plans::Targets))
+                .col(text(Plans::Seen))
+                .col(string(Plans::Department))
                 .col(bigint(Plans::UpdatedAt))
                 .to_owned(),
         )
