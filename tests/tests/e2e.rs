@@ -281,28 +281,15 @@ async fn complaints_travel_through_every_service() {
     }
 
     // Analytics counts what was sent.
-    let analytics = p.analytics().await;
-    let counts = wait_until("analytics to count everything", WAIT, || {
-        let mut a = analytics.clone();
-        async move {
-            let c = a
-                .get_counts(v1::GetCountsRequest {})
-                .await
-                .map_err(|e| e.to_string())?
-                .into_inner();
+    let counts = p
+        .counts_until("analytics to count everything", |c| {
             // At least the 4 acknowledgements; the delay notices of the 4 s clocks may follow.
-            if c.complaints == 4
+            c.complaints == 4
                 && c.notifications_sent >= 4
                 && c.sla_started == 4
                 && c.by_status.get("assigned") == Some(&4)
-            {
-                Ok(c)
-            } else {
-                Err(format!("{c:?}"))
-            }
-        }
-    })
-    .await;
+        })
+        .await;
     for ch in ["web_form", "hotline", "email", "app"] {
         assert_eq!(counts.by_channel.get(ch), Some(&1), "{ch}: {counts:?}");
     }
@@ -336,21 +323,9 @@ async fn complaints_travel_through_every_service() {
         })
         .await;
     }
-    wait_until("analytics to count the breaches", WAIT, || {
-        let mut a = analytics.clone();
-        async move {
-            let c = a
-                .get_counts(v1::GetCountsRequest {})
-                .await
-                .map_err(|e| e.to_string())?
-                .into_inner();
-            // Each breach tells the customer of the delay: 4 acknowledgements + 4 notices.
-            if c.sla_breached == 4 && c.notifications_sent == 8 {
-                Ok(())
-            } else {
-                Err(format!("{c:?}"))
-            }
-        }
+    p.counts_until("analytics to count the breaches", |c| {
+        // Each breach tells the customer of the delay: 4 acknowledgements + 4 notices.
+        c.sla_breached == 4 && c.notifications_sent == 8
     })
     .await;
     for e in &expected {
@@ -424,21 +399,8 @@ async fn the_same_contact_three_times_is_one_complaint() {
         }
     })
     .await;
-    let analytics = p.analytics().await;
-    wait_until("analytics to settle", WAIT, || {
-        let mut a = analytics.clone();
-        async move {
-            let c = a
-                .get_counts(v1::GetCountsRequest {})
-                .await
-                .map_err(|e| e.to_string())?
-                .into_inner();
-            if c.complaints == 2 && c.notifications_sent == 2 {
-                Ok(())
-            } else {
-                Err(format!("{c:?}"))
-            }
-        }
+    p.counts_until("analytics to settle", |c| {
+        c.complaints == 2 && c.notifications_sent == 2
     })
     .await;
     assert_eq!(
@@ -854,21 +816,8 @@ async fn a_complaint_lives_through_its_lifecycle_across_services() {
         }
     })
     .await;
-    let analytics = p.analytics().await;
-    wait_until("analytics to see it closed", WAIT, || {
-        let mut a = analytics.clone();
-        async move {
-            let c = a
-                .get_counts(v1::GetCountsRequest {})
-                .await
-                .map_err(|e| e.to_string())?
-                .into_inner();
-            if c.by_status.get("closed") == Some(&1) && c.sla_met >= 4 {
-                Ok(())
-            } else {
-                Err(format!("{c:?}"))
-            }
-        }
+    p.counts_until("analytics to see it closed", |c| {
+        c.by_status.get("closed") == Some(&1) && c.sla_met >= 4
     })
     .await;
     let streams = all_stream_text(&p.jetstream().await).await;

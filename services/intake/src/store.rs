@@ -620,6 +620,33 @@ pub enum Assignment {
     Raced,
 }
 
+/// The complaint a routing event (assignment or transfer) is about, with the event's
+/// time, when the event is newer than the routing change already applied; otherwise
+/// what the caller answers (an older event is ignored, an unknown complaint retried).
+async fn routed_complaint(
+    txn: &DatabaseTransaction,
+    meta: Option<&v1::EventMeta>,
+) -> Result<Result<(complaint::Model, i64), Assignment>, DbErr> {
+    let Some(meta) = meta else {
+        return Ok(Err(Assignment::Applied));
+    };
+    let Some(c) = complaint::Entity::find_by_id(meta.complaint_id.clone())
+        .one(txn)
+        .await?
+    else {
+        return Ok(Err(Assignment::UnknownComplaint));
+    };
+    let at = meta
+        .occurred_at
+        .as_ref()
+        .map(time::from_timestamp)
+        .unwrap_or(0);
+    if at < c.assigned_at {
+        return Ok(Err(Assignment::Applied));
+    }
+    Ok(Ok((c, at)))
+}
+
 /// Applies `routing.assigned`: records the department and assignee, and moves a
 /// received or triaged complaint to `assigned` (emitting `complaint.status_changed`);
 /// in any later status only the department and assignee change. An assignment older
@@ -629,23 +656,11 @@ pub async fn apply_assignment(
     txn: &DatabaseTransaction,
     ev: &v1::ComplaintAssigned,
 ) -> Result<Assignment, DbErr> {
-    let Some(meta) = ev.meta.as_ref() else {
-        return Ok(Assignment::Applied);
+    let (c, at) = match routed_complaint(txn, ev.meta.as_ref()).await? {
+        Ok(found) => found,
+        Err(answer) => return Ok(answer),
     };
-    let Some(c) = complaint::Entity::find_by_id(meta.complaint_id.clone())
-        .one(txn)
-        .await?
-    else {
-        return Ok(Assignment::UnknownComplaint);
-    };
-    let at = meta
-        .occurred_at
-        .as_ref()
-        .map(time::from_timestamp)
-        .unwrap_or(0);
-    if at < c.assigned_at {
-        return Ok(Assignment::Applied);
-    }
+    let meta = ev.meta.clone().unwrap_or_default();
     let now = time::now_ms();
     let from = Status::parse(&c.status);
     let to = from.and_then(|s| lifecycle::next(s, Action::Assign).ok());
@@ -734,23 +749,11 @@ pub async fn apply_transfer(
     txn: &DatabaseTransaction,
     ev: &v1::ComplaintTransferred,
 ) -> Result<Assignment, DbErr> {
-    let Some(meta) = ev.meta.as_ref() else {
-        return Ok(Assignment::Applied);
+    let (c, at) = match routed_complaint(txn, ev.meta.as_ref()).await? {
+        Ok(found) => found,
+        Err(answer) => return Ok(answer),
     };
-    let Some(c) = complaint::Entity::find_by_id(meta.complaint_id.clone())
-        .one(txn)
-        .await?
-    else {
-        return Ok(Assignment::UnknownComplaint);
-    };
-    let at = meta
-        .occurred_at
-        .as_ref()
-        .map(time::from_timestamp)
-        .unwrap_or(0);
-    if at < c.assigned_at {
-        return Ok(Assignment::Applied);
-    }
+    let meta = ev.meta.clone().unwrap_or_default();
     let now = time::now_ms();
     let version = c.version + 1;
     let done = complaint::Entity::update_many()

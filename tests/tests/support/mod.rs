@@ -7,7 +7,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use ombuds_proto::v1::{
-    analytics_service_client::AnalyticsServiceClient,
+    self, analytics_service_client::AnalyticsServiceClient,
     complaint_service_client::ComplaintServiceClient,
     notification_service_client::NotificationServiceClient,
     routing_service_client::RoutingServiceClient, sla_service_client::SlaServiceClient,
@@ -167,6 +167,27 @@ impl Platform {
     /// Acknowledgements in the file provider's mailbox that carry `ticket_no`.
     pub fn acknowledgements(&self, ticket_no: &str) -> Vec<serde_json::Value> {
         self.mailbox(ticket_no, "acknowledgement")
+    }
+
+    /// Waits until analytics' counts satisfy `ok`, and returns them.
+    pub async fn counts_until(&self, what: &str, ok: fn(&v1::Counts) -> bool) -> v1::Counts {
+        let analytics = self.analytics().await;
+        wait_until(what, Duration::from_secs(60), || {
+            let mut a = analytics.clone();
+            async move {
+                let c = a
+                    .get_counts(v1::GetCountsRequest {})
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_inner();
+                if ok(&c) {
+                    Ok(c)
+                } else {
+                    Err(format!("{c:?}"))
+                }
+            }
+        })
+        .await
     }
 
     /// Lines of the file provider's mailbox with `ticket_no` and `template`.
