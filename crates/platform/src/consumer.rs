@@ -369,33 +369,13 @@ where
     Fut: Future<Output = Outcome>,
     A: Fn(),
 {
-    use futures::FutureExt;
     use sea_orm::TransactionTrait;
 
     let mut messages = open(ctx, spec, 10_000).await?;
     loop {
-        let first = tokio::select! {
-            _ = ctx.shutdown.cancelled() => return Ok(()),
-            m = messages.next() => m,
+        let Some(batch) = next_batch(ctx, spec, &mut messages, max_batch).await? else {
+            return Ok(());
         };
-        let mut batch = Vec::with_capacity(max_batch);
-        let mut next = first;
-        loop {
-            match next {
-                None => anyhow::bail!("message stream ended"),
-                Some(Err(e)) => {
-                    tracing::debug!(consumer = %spec.durable, error = %e, "message stream error");
-                }
-                Some(Ok(m)) => batch.push(m),
-            }
-            if batch.len() >= max_batch {
-                break;
-            }
-            match messages.next().now_or_never() {
-                Some(m) => next = m,
-                None => break,
-            }
-        }
         if batch.is_empty() {
             continue;
         }
@@ -434,4 +414,177 @@ where
             settle(ctx, spec, msg, &d, outcome).await;
         }
     }
+}
+
+/// Waits for the next message, then takes those already waiting behind it, up to
+/// `max_batch`. `None` when shutdown is signalled.
+async fn next_batch(
+    ctx: &ConsumerContext,
+    spec: &ConsumerSpec,
+    messages: &mut pull::Stream,
+    max_batch: usize,
+) -> anyhow::Result<Option<Vec<jetstream::Message>>> {
+    use futures::FutureExt;
+
+    let mut next = tokio::select! {
+        _ = ctx.shutdown.cancelled() => return Ok(None),
+        m = messages.next() => m,
+    };
+    let mut batch = Vec::with_capacity(max_batch);
+    loop {
+        match next {
+            None => anyhow::bail!("message stream ended"),
+            Some(Err(e)) => {
+                tracing::debug!(consumer = %spec.durable, error = %e, "message stream error");
+            }
+            Some(Ok(m)) => batch.push(m),
+        }
+        if batch.len() >= max_batch {
+            break;
+        }
+        match messages.next().now_or_never() {
+            Some(m) => next = m,
+            None => break,
+        }
+    }
+    Ok(Some(batch))
+}
+
+/// Runs a consumer whose handler takes a whole batch at once (see the module docs),
+/// so that it can write the batch with multi-row statements.
+///
+/// The handler gets the batch's transaction and the deliveries, and answers one
+/// [`Outcome`] per delivery, in order. Its contract: a delivery answered `Poison` or
+/// `Duplicate` has written nothing (validate before writing). The batch is committed
+/// when every outcome is `Done`, `Duplicate` or `Poison`. When the handler fails
+/// (a store error, a `Retry`, or the wrong number of outcomes) the batch is rolled back
+/// and each delivery is handled again on its own, in a transaction of its own, so one
+/// failing message neither holds up nor undoes the others. `after_commit` runs after
+/// each commit; messages are acked only after it.
+pub async fn run_batches<H, Fut, A>(
+    ctx: ConsumerContext,
+    spec: ConsumerSpec,
+    db: sea_orm::DatabaseConnection,
+    max_batch: usize,
+    handler: H,
+    after_commit: A,
+) where
+    H: Fn(Arc<sea_orm::DatabaseTransaction>, Vec<Delivery>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Vec<Outcome>, sea_orm::DbErr>> + Send,
+    A: Fn() + Send + Sync + 'static,
+{
+    let mut backoff = Duration::from_millis(200);
+    while !ctx.shutdown.is_cancelled() {
+        match run_batches_once(&ctx, &spec, &db, max_batch.max(1), &handler, &after_commit).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(consumer = %spec.durable, error = %e, "consumer interrupted; restarting");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = ctx.shutdown.cancelled() => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn run_batches_once<H, Fut, A>(
+    ctx: &ConsumerContext,
+    spec: &ConsumerSpec,
+    db: &sea_orm::DatabaseConnection,
+    max_batch: usize,
+    handler: &H,
+    after_commit: &A,
+) -> anyhow::Result<()>
+where
+    H: Fn(Arc<sea_orm::DatabaseTransaction>, Vec<Delivery>) -> Fut,
+    Fut: Future<Output = Result<Vec<Outcome>, sea_orm::DbErr>>,
+    A: Fn(),
+{
+    let mut messages = open(ctx, spec, 10_000).await?;
+    loop {
+        let Some(batch) = next_batch(ctx, spec, &mut messages, max_batch).await? else {
+            return Ok(());
+        };
+        let mut msgs = Vec::with_capacity(batch.len());
+        let mut deliveries = Vec::with_capacity(batch.len());
+        for msg in batch {
+            match detach(&msg) {
+                Ok(d) => {
+                    msgs.push(msg);
+                    deliveries.push(d);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "message without JetStream metadata; terminating it");
+                    let _ = msg.ack_with(AckKind::Term).await;
+                }
+            }
+        }
+        if msgs.is_empty() {
+            continue;
+        }
+        let outcomes = match handle_batch(db, handler, deliveries.clone()).await {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                if msgs.len() > 1 {
+                    tracing::debug!(consumer = %spec.durable, error = ?e, size = msgs.len(), "batch failed; handling its messages one by one");
+                }
+                let mut outcomes = Vec::with_capacity(msgs.len());
+                for d in &deliveries {
+                    let outcome = match handle_batch(db, handler, vec![d.clone()]).await {
+                        Ok(mut one) => one.pop().unwrap_or(Outcome::Done),
+                        Err(e) => e,
+                    };
+                    outcomes.push(outcome);
+                }
+                outcomes
+            }
+        };
+        after_commit();
+        for ((msg, d), outcome) in msgs.iter().zip(&deliveries).zip(outcomes) {
+            settle(ctx, spec, msg, d, outcome).await;
+        }
+    }
+}
+
+/// One transaction for `deliveries`: committed and their outcomes answered, or rolled
+/// back and the failure answered as the `Retry` it becomes for a lone message.
+async fn handle_batch<H, Fut>(
+    db: &sea_orm::DatabaseConnection,
+    handler: &H,
+    deliveries: Vec<Delivery>,
+) -> Result<Vec<Outcome>, Outcome>
+where
+    H: Fn(Arc<sea_orm::DatabaseTransaction>, Vec<Delivery>) -> Fut,
+    Fut: Future<Output = Result<Vec<Outcome>, sea_orm::DbErr>>,
+{
+    use sea_orm::TransactionTrait;
+
+    let n = deliveries.len();
+    let txn = Arc::new(db.begin().await.map_err(Outcome::from)?);
+    let result = handler(txn.clone(), deliveries).await;
+    let txn = Arc::try_unwrap(txn)
+        .map_err(|_| Outcome::retry("a handler kept its transaction after returning"))?;
+    let failure = match result {
+        Err(e) => Outcome::from(e),
+        Ok(outcomes) if outcomes.len() != n => Outcome::retry(format!(
+            "the handler answered {} outcomes for {n} messages",
+            outcomes.len()
+        )),
+        Ok(mut outcomes) => match outcomes
+            .iter()
+            .position(|o| matches!(o, Outcome::Retry { .. }))
+        {
+            // A lone message keeps its own reason and delay.
+            Some(i) if n == 1 => outcomes.swap_remove(i),
+            Some(i) => Outcome::retry(format!("message {i} of the batch asked to be retried")),
+            None => {
+                txn.commit().await.map_err(Outcome::from)?;
+                return Ok(outcomes);
+            }
+        },
+    };
+    let _ = txn.rollback().await;
+    Err(failure)
 }

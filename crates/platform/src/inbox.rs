@@ -107,3 +107,52 @@ pub async fn begin_once(
     }
     Ok(Some(txn))
 }
+
+/// Rows per multi-row statement: far below SQLite's and PostgreSQL's parameter limits.
+const CHUNK: usize = 1000;
+
+/// Records many events for `consumer` in the caller's transaction with a few
+/// multi-row statements. Answers, in the order of `event_ids`, whether each is seen for
+/// the first time: `false` for an id handled before, or repeated earlier in the slice.
+pub async fn record_many<C: ConnectionTrait>(
+    conn: &C,
+    consumer: &str,
+    event_ids: &[&str],
+) -> Result<Vec<bool>, DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    use std::collections::HashSet;
+
+    let mut seen: HashSet<String> = HashSet::with_capacity(event_ids.len());
+    for chunk in event_ids.chunks(CHUNK) {
+        let found: Vec<String> = entity::Entity::find()
+            .select_only()
+            .column(entity::Column::EventId)
+            .filter(entity::Column::Consumer.eq(consumer))
+            .filter(entity::Column::EventId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        seen.extend(found);
+    }
+    let now = crate::time::now_ms();
+    let mut fresh = Vec::with_capacity(event_ids.len());
+    let mut rows = Vec::new();
+    for id in event_ids {
+        let new = seen.insert((*id).to_owned());
+        fresh.push(new);
+        if new {
+            rows.push(entity::ActiveModel {
+                consumer: Set(consumer.to_owned()),
+                event_id: Set((*id).to_owned()),
+                handled_at: Set(now),
+            });
+        }
+    }
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(CHUNK));
+        entity::Entity::insert_many(std::mem::replace(&mut rows, rest))
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(fresh)
+}

@@ -161,6 +161,29 @@ impl Kit {
         ));
     }
 
+    /// Starts a consumer whose handler takes whole batches in one transaction; see
+    /// [`consumer::run_batches`].
+    pub fn consume_batches<H, Fut, A>(
+        &self,
+        spec: ConsumerSpec,
+        max_batch: usize,
+        handler: H,
+        after_commit: A,
+    ) where
+        H: Fn(Arc<sea_orm::DatabaseTransaction>, Vec<Delivery>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<Outcome>, sea_orm::DbErr>> + Send + 'static,
+        A: Fn() + Send + Sync + 'static,
+    {
+        self.workers.spawn(consumer::run_batches(
+            self.consumer_context(),
+            spec,
+            self.db.clone(),
+            max_batch,
+            handler,
+            after_commit,
+        ));
+    }
+
     /// Runs a background loop; it must return when `shutdown` is cancelled.
     pub fn spawn<F>(&self, fut: F)
     where

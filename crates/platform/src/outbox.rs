@@ -118,8 +118,49 @@ pub mod migration {
 
 /// Writes an event to the outbox inside the caller's transaction.
 pub async fn enqueue<C: ConnectionTrait, E: Event>(conn: &C, event: &E) -> Result<(), DbErr> {
+    entity::Entity::insert(row(event))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// Events owed by a batch, written with multi-row inserts by [`Pending::write`]: the
+/// same rows as [`enqueue`] writes one at a time, for handlers that take many messages
+/// in one transaction.
+#[derive(Default)]
+pub struct Pending(Vec<entity::ActiveModel>);
+
+impl Pending {
+    pub fn push<E: Event>(&mut self, event: &E) {
+        self.0.push(row(event));
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Inserts every pending event in the caller's transaction; returns how many.
+    pub async fn write<C: ConnectionTrait>(self, conn: &C) -> Result<usize, DbErr> {
+        let n = self.0.len();
+        let mut rows = self.0;
+        while !rows.is_empty() {
+            // 7 values a row: 500 rows stay far below every parameter limit.
+            let rest = rows.split_off(rows.len().min(500));
+            entity::Entity::insert_many(std::mem::replace(&mut rows, rest))
+                .exec_without_returning(conn)
+                .await?;
+        }
+        Ok(n)
+    }
+}
+
+fn row<E: Event>(event: &E) -> entity::ActiveModel {
     let meta = event.meta().cloned().unwrap_or_default();
-    entity::Entity::insert(entity::ActiveModel {
+    entity::ActiveModel {
         event_id: Set(meta.event_id),
         subject: Set(E::SUBJECT.to_owned()),
         msg_type: Set(E::TYPE.to_owned()),
@@ -127,10 +168,7 @@ pub async fn enqueue<C: ConnectionTrait, E: Event>(conn: &C, event: &E) -> Resul
         payload: Set(event.encode_to_vec()),
         created_at: Set(now_ms()),
         ..Default::default()
-    })
-    .exec_without_returning(conn)
-    .await?;
-    Ok(())
+    }
 }
 
 /// Wakes the relay right after a commit, so events leave without waiting for a poll.

@@ -21,7 +21,7 @@ use ombuds_platform::{
 use ombuds_proto::v1;
 use ombuds_testkit::{wait_until, NatsServer, TestDatabase};
 use prost::Message;
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, TransactionTrait};
 use sea_orm_migration::prelude::*;
 
 struct Migrator;
@@ -238,5 +238,179 @@ async fn replicas_migrating_together_do_not_collide() {
     for r in futures::future::join_all(runs).await {
         r.expect("task").expect("migration");
     }
+    tdb.drop_pg().await;
+}
+
+#[tokio::test]
+async fn inbox_records_many_at_once_and_names_the_repeats() {
+    let (_nats, tdb, db, _js) = setup().await;
+    let txn = db.begin().await.expect("begin");
+    assert!(inbox::record(&txn, "c", "old").await.expect("one"));
+    let fresh = inbox::record_many(&txn, "c", &["a", "old", "b", "a"])
+        .await
+        .expect("many");
+    assert_eq!(fresh, [true, false, true, false]);
+    txn.commit().await.expect("commit");
+    let again = inbox::record_many(&db, "c", &["a", "b", "c"])
+        .await
+        .expect("again");
+    assert_eq!(again, [false, false, true]);
+    db.close().await.expect("close");
+    tdb.drop_pg().await;
+}
+
+/// A batch handler that writes through the inbox and the outbox with multi-row
+/// statements: valid events are handled once each, a poison message is dead-lettered
+/// without undoing its neighbours, and a message that fails the batch is handled on
+/// its own while the rest commit.
+#[tokio::test]
+async fn batch_consumer_commits_the_good_and_isolates_the_bad() {
+    let (_nats, tdb, db, js) = setup().await;
+    let valid: Vec<v1::ComplaintReceived> = (0..40).map(received).collect();
+    for (i, e) in valid.iter().enumerate() {
+        events::publish(&js, e).await.expect("publish");
+        if i == 10 {
+            js.publish("complaint.received", vec![0xff, 0xff].into())
+                .await
+                .expect("publish")
+                .await
+                .expect("ack");
+        }
+        if i == 20 {
+            js.publish("complaint.fragile", "x".into())
+                .await
+                .expect("publish")
+                .await
+                .expect("ack");
+        }
+    }
+    // The same event again under another message id: only the inbox can catch it.
+    let mut hdrs = async_nats::HeaderMap::new();
+    hdrs.insert(events::HDR_MSG_ID, "a-redelivery");
+    js.publish_with_headers("complaint.received", hdrs, valid[3].encode_to_vec().into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+
+    let shutdown = CancellationToken::new();
+    let ctx = ConsumerContext {
+        js: js.clone(),
+        service: "test".into(),
+        max_deliver: 3,
+        metrics: Arc::new(Metrics::new("test")),
+        shutdown: shutdown.clone(),
+    };
+    let batches = Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
+    let fragile_alone = Arc::new(AtomicUsize::new(0));
+    let (seen, alone) = (batches.clone(), fragile_alone.clone());
+    let task = tokio::spawn(consumer::run_batches(
+        ctx,
+        ConsumerSpec::new("COMPLAINTS", "test-batches", "complaint.>"),
+        db.clone(),
+        256,
+        move |txn, deliveries| {
+            let (seen, alone) = (seen.clone(), alone.clone());
+            async move {
+                if let Ok(mut s) = seen.lock() {
+                    s.push(deliveries.len());
+                }
+                let mut outcomes = Vec::new();
+                let mut decoded = Vec::new();
+                for d in &deliveries {
+                    if d.subject == "complaint.fragile" {
+                        if deliveries.len() > 1 {
+                            return Err(sea_orm::DbErr::Custom("fragile in a crowd".into()));
+                        }
+                        alone.fetch_add(1, Ordering::SeqCst);
+                        outcomes.push(Outcome::Done);
+                        decoded.push(None);
+                        continue;
+                    }
+                    match d.decode::<v1::ComplaintReceived>() {
+                        Ok(e) => {
+                            outcomes.push(Outcome::Done);
+                            decoded.push(Some(e));
+                        }
+                        Err(o) => {
+                            outcomes.push(o);
+                            decoded.push(None);
+                        }
+                    }
+                }
+                let ids: Vec<String> = decoded
+                    .iter()
+                    .flatten()
+                    .map(|e| e.meta.clone().unwrap_or_default().event_id)
+                    .collect();
+                let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+                let mut fresh = inbox::record_many(txn.as_ref(), "test-batches", &refs)
+                    .await?
+                    .into_iter();
+                let mut owed = outbox::Pending::default();
+                for (e, o) in decoded.iter().zip(outcomes.iter_mut()) {
+                    if let Some(e) = e {
+                        if fresh.next() == Some(true) {
+                            let mut copy = e.clone();
+                            if let Some(m) = copy.meta.as_mut() {
+                                m.event_id = format!("copy-{}", m.event_id);
+                            }
+                            owed.push(&copy);
+                        } else {
+                            *o = Outcome::Duplicate;
+                        }
+                    }
+                }
+                owed.write(txn.as_ref()).await?;
+                Ok(outcomes)
+            }
+        },
+        || {},
+    ));
+    let dlq = js.get_stream("DLQ").await.expect("DLQ");
+    let raw = wait_until("the dead letter", Duration::from_secs(30), || {
+        let dlq = dlq.clone();
+        async move {
+            dlq.get_last_raw_message_by_subject("dlq.test.decode")
+                .await
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await;
+    let letter = v1::DeadLetter::decode(raw.payload).expect("dead letter");
+    assert!(letter.error.contains("not a valid ComplaintReceived"));
+    wait_until(
+        "every valid event handled once",
+        Duration::from_secs(30),
+        || {
+            let db = db.clone();
+            let alone = fragile_alone.load(Ordering::SeqCst);
+            async move {
+                let n = outbox::entity::Entity::find()
+                    .count(&db)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if n == 40 && alone == 1 {
+                    Ok(())
+                } else {
+                    Err(format!("{n} effects, fragile handled alone {alone} times"))
+                }
+            }
+        },
+    )
+    .await;
+    shutdown.cancel();
+    task.await.expect("consumer stops on shutdown");
+    let sizes = batches.lock().map(|b| b.clone()).unwrap_or_default();
+    assert!(
+        sizes.iter().any(|&n| n > 1),
+        "messages were handled in batches: {sizes:?}"
+    );
+    let n = outbox::entity::Entity::find()
+        .count(&db)
+        .await
+        .expect("count");
+    assert_eq!(n, 40, "no effect twice, none lost");
+    db.close().await.expect("close");
     tdb.drop_pg().await;
 }

@@ -16,12 +16,50 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, for a server a test starts a moment later.
+///
+/// It is chosen below the kernel's ephemeral range (`ip_local_port_range`), from
+/// which outgoing connections take their source ports: a port asked of the kernel
+/// with `bind(0)` comes from that range, and another test's client connection can take
+/// it between the check here and the server's own bind ("Address already in use").
+/// Each process starts at its own pseudo-random place and walks on, so concurrent tests
+/// do not pick the same ports either.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+
+    const LOW: u32 = 10_000;
+    let high = ephemeral_start().max(LOW + 1);
+    let width = high - LOW;
+    if NEXT.load(Ordering::Relaxed) == 0 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let seed = std::process::id()
+            .wrapping_mul(2_654_435_761)
+            .wrapping_add(nanos)
+            | 1;
+        let _ = NEXT.compare_exchange(0, seed, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    for _ in 0..width.min(5_000) {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::Relaxed) % width) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("no free port on 127.0.0.1")
+}
+
+/// The first port of the kernel's ephemeral range (Linux default 32768).
+fn ephemeral_start() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// `127.0.0.1:<free port>`.
@@ -363,6 +401,18 @@ mod tests {
             replace_db_name("postgres://h:5432", "x"),
             "postgres://h:5432/x"
         );
+    }
+
+    #[test]
+    fn free_ports_are_below_the_ephemeral_range_and_differ() {
+        let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+        let start = ephemeral_start();
+        assert!(
+            ports.iter().all(|&p| u32::from(p) < start.max(10_001)),
+            "{ports:?}"
+        );
+        let distinct: std::collections::BTreeSet<_> = ports.iter().collect();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
     }
 
     #[test]
