@@ -105,6 +105,9 @@ wait_gone() {
 cleanup() {
     local status=$? failed=0 svc pid code
     set +e
+    # Output may go to a pipe that is gone (`run.sh | tee` after Ctrl-C): a failed
+    # write must not kill this script before it has stopped the services.
+    trap '' PIPE
     trap - EXIT
     # A second Ctrl-C or SIGTERM while stopping: kill what is left at once.
     trap 'FORCE=1' INT TERM HUP

@@ -10,8 +10,9 @@ pub fn on_signal() -> CancellationToken {
     let t = token.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("shutdown signal received; finishing in-flight work");
+        // Cancel first: nothing, not even logging, may stand between the signal and the stop.
         t.cancel();
+        tracing::info!("shutdown signal received; finishing in-flight work");
     });
     token
 }
