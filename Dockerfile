@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image with every Ombuds binary: the five services and ombudsctl.
+# One image with every Ombuds binary: the five services, the three channel adapters
+# (ombuds-adapter-email, -webhook, -hotline) and ombudsctl.
 # docker-compose.yml runs each service from it with `command: ombuds-<service>`.
 #
 #   docker build -t ombuds .
@@ -23,6 +24,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
           target/release/ombuds-sla-watchdog \
           target/release/ombuds-notification \
           target/release/ombuds-analytics \
+          target/release/ombuds-adapter-email \
+          target/release/ombuds-adapter-webhook \
+          target/release/ombuds-adapter-hotline \
           target/release/ombudsctl \
           /out/
 
@@ -42,5 +46,5 @@ WORKDIR /data
 USER ombuds:ombuds
 # HTTP (health, metrics, APIs) 8081-8085; gRPC 50051-50055. Services listen on
 # 127.0.0.1 unless OMBUDS_HTTP_ADDR / OMBUDS_GRPC_ADDR say otherwise (compose sets 0.0.0.0).
-EXPOSE 8081 8082 8083 8084 8085 50051 50052 50053 50054 50055
+EXPOSE 8081 8082 8083 8084 8085 8090 8091 50051 50052 50053 50054 50055
 CMD ["ombudsctl", "--help"]
