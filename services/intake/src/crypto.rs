@@ -429,6 +429,81 @@ mod tests {
     }
 
     #[test]
+    fn free_text_is_sealed_with_fresh_nonces_and_opens() {
+        let v = Vault::parse(&format!("a:{}", k()), &k()).expect("vault");
+        let text = "我家手机信号很差，call 13812345678";
+        let x = v.seal_text(text);
+        let y = v.seal_text(text);
+        assert!(x.starts_with("v1:a:") && Vault::is_sealed(&x), "{x}");
+        assert_ne!(x, y, "a fresh nonce per value");
+        assert!(!x.contains("13812345678"));
+        assert_eq!(v.open_text(&x).expect("open"), text);
+        assert_eq!(v.open_text(&y).expect("open"), text);
+        assert_eq!(v.seal_text(""), "");
+        assert_eq!(v.open_text("").expect("empty"), "");
+        // Customer fields and free text are the same format.
+        assert_eq!(v.decrypt(&x).expect("decrypt"), text);
+        let long = "很".repeat(20_000);
+        assert_eq!(v.open_text(&v.seal_text(&long)).expect("long"), long);
+    }
+
+    #[test]
+    fn plaintext_of_earlier_versions_reads_as_itself() {
+        let v = Vault::parse(&format!("a:{}", k()), &k()).expect("vault");
+        for plain in [
+            "信号很差",
+            "v1: 第二次投诉",
+            "v1:a:not base64!",
+            "v1:a:QUJD",
+            "v1::QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZn",
+        ] {
+            assert!(!Vault::is_sealed(plain), "{plain}");
+            assert_eq!(v.open_text(plain).expect("plaintext"), plain);
+        }
+        // A ciphertext that does not decrypt is an error, not text.
+        let sealed = v.seal_text("secret");
+        let mut tampered = sealed.clone().into_bytes();
+        let i = tampered.len() - 6;
+        tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).expect("ascii");
+        assert!(Vault::is_sealed(&tampered));
+        assert_eq!(
+            v.open_text(&tampered).expect_err("tampered"),
+            CryptoError::Decrypt("a".into())
+        );
+        let other = Vault::parse(&format!("b:{}", k()), &k()).expect("vault");
+        assert_eq!(
+            other.open_text(&sealed).expect_err("unknown key"),
+            CryptoError::UnknownKey("a".into())
+        );
+    }
+
+    #[test]
+    fn search_terms_are_keyed_by_the_index_key_only() {
+        let idx = k();
+        let a = Vault::parse(&format!("a:{}", k()), &idx).expect("vault");
+        let b = Vault::parse(&format!("b:{},a:{}", k(), k()), &idx).expect("vault");
+        let other = Vault::parse(&format!("a:{}", k()), &k()).expect("vault");
+        let h = a.search_term("信号");
+        assert_eq!(h, b.search_term("信号"), "encryption keys rotate freely");
+        assert_ne!(h, other.search_term("信号"));
+        assert_ne!(h, a.search_term("信号差"));
+        // Not a prefix of the blind index of the same value.
+        assert!(!a
+            .blind_index("account", "信号")
+            .starts_with(&h.iter().map(|b| format!("{b:02x}")).collect::<String>()));
+        let text = Vault::search_term_text(&h);
+        assert_eq!(text.len(), SEARCH_TERM_CHARS);
+        assert!(text
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        let m = a.search_marker();
+        assert!(m.starts_with('#') && m.len() == 13, "{m}");
+        assert_eq!(m, b.search_marker());
+        assert_ne!(m, other.search_marker());
+    }
+
+    #[test]
     fn secrets_and_vaults_do_not_print_keys() {
         let key = k();
         let v = Vault::parse(&format!("a:{key}"), &k()).expect("vault");

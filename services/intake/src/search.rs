@@ -466,6 +466,50 @@ mod tests {
     }
 
     #[test]
+    fn lower_casing_is_of_whole_words() {
+        // A final sigma lower-cases to ς whether typed upper or lower case.
+        assert_eq!(terms("ΟΔΟΣ"), terms("οδος"));
+        assert_eq!(terms("Straße STRASSE"), ["straße", "strasse"]);
+        let long = "x".repeat(100);
+        assert_eq!(terms(&long), ["x".repeat(MAX_TERM_CHARS)]);
+    }
+
+    fn vault() -> Vault {
+        Vault::parse(
+            "t1:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
+            "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=",
+        )
+        .expect("vault")
+    }
+
+    #[test]
+    fn the_index_holds_hashes_a_query_finds() {
+        let v = vault();
+        let stored = index_terms(&v, "手机信号很差，手机信号很差");
+        assert_eq!(stored.len(), 5 + 1, "five distinct bigrams and the marker");
+        assert_eq!(stored.last().map(String::as_str), Some(v.search_marker()));
+        for t in &stored {
+            assert!(!t.chars().any(is_cjk), "{t}");
+        }
+        for query in ["信号", "手机 很差", "机信号"] {
+            let q = SearchQuery::parse(query, "", 0, "").expect("query");
+            let hashed = query_terms(&v, &q.terms);
+            assert!(!hashed.is_empty());
+            assert!(hashed.iter().all(|h| stored.contains(h)), "{query}");
+        }
+        let q = SearchQuery::parse("信号好", "", 0, "").expect("query");
+        assert!(!query_terms(&v, &q.terms).iter().all(|h| stored.contains(h)));
+        // Phones and e-mail addresses are not indexed, hashed or not.
+        let stored = index_terms(&v, "请回电13812345678或发邮件到zhang.san@example.com");
+        for bad in ["13812345678", "zhang", "example", "com", "5678"] {
+            let h = Vault::search_term_text(&v.search_term(bad));
+            assert!(!stored.contains(&h), "{bad}");
+        }
+        assert!(stored.contains(&Vault::search_term_text(&v.search_term("回电"))));
+        assert_eq!(index_terms(&v, ""), [v.search_marker()]);
+    }
+
+    #[test]
     fn queries_are_checked() {
         assert_eq!(
             SearchQuery::parse("  ", "", 0, "")
