@@ -50,7 +50,7 @@ fn crypto_err(what: &str, id: &str, field: &str, e: CryptoError) -> DbErr {
 /// Decrypts a complaint's free text in place (subject, body, resolution, satisfaction
 /// comment).
 pub fn open_complaint(vault: &Vault, c: &mut complaint::Model) -> Result<(), DbErr> {
-    let id = c.complaint_id.clone();
+    let id = &c.complaint_id;
     for (field, value) in [
         ("subject", &mut c.subject),
         ("body", &mut c.body),
@@ -62,7 +62,7 @@ pub fn open_complaint(vault: &Vault, c: &mut complaint::Model) -> Result<(), DbE
         if !value.is_empty() {
             *value = vault
                 .open_text(value)
-                .map_err(|e| crypto_err("complaint", &id, field, e))?;
+                .map_err(|e| crypto_err("complaint", id, field, e))?;
         }
     }
     Ok(())
@@ -227,6 +227,9 @@ async fn migrate_batch(
         } else {
             done.skipped += 1;
         }
+    }
+    if locked.is_empty() {
+        return txn.commit().await;
     }
     let ids: Vec<String> = locked.iter().map(|c| c.complaint_id.clone()).collect();
     let messages = message::Entity::find()
