@@ -382,15 +382,15 @@ async fn apply_once(
                 ),
                 (
                     complaint::Column::ResolutionResult,
-                    Expr::value(result.clone()),
+                    Expr::value(vault.seal_text(result)),
                 ),
                 (
                     complaint::Column::ResolutionCause,
-                    Expr::value(cause.clone()),
+                    Expr::value(vault.seal_text(cause)),
                 ),
                 (
                     complaint::Column::ResolutionMeasures,
-                    Expr::value(measures.clone()),
+                    Expr::value(vault.seal_text(measures)),
                 ),
                 (complaint::Column::FirstContact, Expr::value(*first_contact)),
             ]);
@@ -403,7 +403,7 @@ async fn apply_once(
                 ),
                 (
                     complaint::Column::SatisfactionComment,
-                    Expr::value(comment.clone()),
+                    Expr::value(vault.seal_text(comment)),
                 ),
                 (complaint::Column::SatisfactionAt, Expr::value(now)),
             ]);
@@ -427,6 +427,7 @@ async fn apply_once(
     let reason = req.command.reason();
     store::write_history(
         &txn,
+        vault,
         &history::Model {
             complaint_id: c.complaint_id.clone(),
             version,
@@ -478,13 +479,13 @@ async fn apply_once(
             complaint_id: Set(c.complaint_id.clone()),
             kind: Set(kind.into()),
             author: Set(author.clone()),
-            body: Set(text.to_owned()),
+            body: Set(vault.seal_text(text)),
             visible: Set(visible),
             created_at: Set(now),
         })
         .exec_without_returning(&txn)
         .await?;
-        crate::search::index(&txn, &c.complaint_id, text).await?;
+        crate::search::index(&txn, vault, &c.complaint_id, text).await?;
         outbox::enqueue(
             &txn,
             &v1::ComplaintMessageAdded {

@@ -172,6 +172,7 @@ pub async fn apply(
     );
     store::write_history(
         &txn,
+        vault,
         &history::Model {
             complaint_id: c.complaint_id.clone(),
             version,

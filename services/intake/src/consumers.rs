@@ -108,7 +108,7 @@ async fn on_assigned(st: &State, d: Delivery) -> Outcome {
         Ok(None) => return Outcome::Duplicate,
         Err(e) => return e.into(),
     };
-    match store::apply_assignment(&txn, &ev).await {
+    match store::apply_assignment(&txn, &st.vault, &ev).await {
         Ok(store::Assignment::Applied) => {}
         Ok(store::Assignment::UnknownComplaint) => {
             let _ = txn.rollback().await;
@@ -146,7 +146,7 @@ async fn on_transferred(st: &State, d: Delivery) -> Outcome {
         Ok(None) => return Outcome::Duplicate,
         Err(e) => return e.into(),
     };
-    match store::apply_transfer(&txn, &ev).await {
+    match store::apply_transfer(&txn, &st.vault, &ev).await {
         Ok(store::Assignment::Applied) => {}
         Ok(store::Assignment::UnknownComplaint) => {
             let _ = txn.rollback().await;

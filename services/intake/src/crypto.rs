@@ -1,7 +1,10 @@
-//! Personal data at rest: the [`Vault`] encrypts customers' details (AES-256-GCM, a
-//! fresh 96-bit random nonce per value, stored as `v1:<key id>:<base64(nonce||ciphertext)>`)
-//! and computes their blind indexes (hex HMAC-SHA256 under a separate index key), which
-//! is how [`crate::store`] links contacts without ever querying plaintext.
+//! Personal data at rest: the [`Vault`] encrypts customers' details and the complaints'
+//! free text (AES-256-GCM, a fresh 96-bit random nonce per value, stored as
+//! `v1:<key id>:<base64(nonce||ciphertext)>`: [`Vault::encrypt`], [`Vault::seal_text`])
+//! and computes the keyed hashes that stand in for plaintext in look-ups: the customers'
+//! blind indexes (hex HMAC-SHA256 under a separate index key), which is how
+//! [`crate::store`] links contacts, and the search terms ([`Vault::search_term`], under a
+//! key derived from the index key), which is how [`crate::search`] finds complaints.
 //!
 //! Keys come from `OMBUDS_PII_KEYS` (`<key id>:<base64 32 bytes>`, comma-separated; the
 //! first encrypts new values, the others still decrypt — rotation) and
@@ -12,10 +15,13 @@
 use std::{fmt, path::Path};
 
 use aes_gcm::{
-    aead::{rand_core::RngCore, Aead, AeadCore, KeyInit, OsRng},
+    aead::{rand_core::RngCore, AeadCore, AeadInPlace, KeyInit, OsRng},
     Aes256Gcm, Nonce,
 };
-use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use base64::{
+    engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL},
+    Engine,
+};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -41,11 +47,27 @@ pub enum CryptoError {
     Config(String),
 }
 
-/// The encryption keys (the first writes) and the blind-index key.
+/// The encryption keys (the first writes), the blind-index key and the search-term key.
 pub struct Vault {
     keys: Vec<(String, Aes256Gcm)>,
     index_key: [u8; 32],
+    /// HMAC-SHA256 keyed with the search-term key, ready to be cloned per term (the key
+    /// schedule is done once).
+    search_mac: Hmac<Sha256>,
+    /// The search index's marker for this search-term key (see [`Vault::search_marker`]).
+    search_marker: String,
 }
+
+/// The bytes of a search term's HMAC that are kept (64 bits: a collision only adds a
+/// result to a search, and is about as likely as one in 10^12 per query term).
+pub const SEARCH_TERM_BYTES: usize = 8;
+/// The characters of a stored search term: [`SEARCH_TERM_BYTES`] in unpadded base64url.
+pub const SEARCH_TERM_CHARS: usize = 11;
+/// What the search-term key is derived from the index key with (domain separation from
+/// the customers' blind indexes, which are `<kind>\0<value>` under the index key itself).
+const SEARCH_KEY_LABEL: &[u8] = b"ombuds/intake/search-terms/v1";
+const NONCE: usize = 12;
+const TAG: usize = 16;
 
 impl fmt::Debug for Vault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -94,9 +116,28 @@ impl Vault {
         if parsed.is_empty() {
             return Err(CryptoError::Config("OMBUDS_PII_KEYS: no key".into()));
         }
+        let index_key = key32("OMBUDS_PII_INDEX_KEY", index_key)?;
+        let config = |_| CryptoError::Config("HMAC key".into());
+        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(&index_key).map_err(config)?;
+        derive.update(SEARCH_KEY_LABEL);
+        let search_key = derive.finalize().into_bytes();
+        let search_mac = <Hmac<Sha256> as Mac>::new_from_slice(&search_key).map_err(config)?;
+        // The marker names the search-term key (a fingerprint, not the key): complaints
+        // indexed under another key, or with plaintext terms, lack it and are re-indexed.
+        let mut fingerprint = search_mac.clone();
+        fingerprint.update(b"\0marker");
+        let search_marker = format!(
+            "#{}",
+            fingerprint.finalize().into_bytes()[..6]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
         Ok(Self {
             keys: parsed,
-            index_key: key32("OMBUDS_PII_INDEX_KEY", index_key)?,
+            index_key,
+            search_mac,
+            search_marker,
         })
     }
 
@@ -172,13 +213,21 @@ impl Vault {
             .keys
             .first()
             .ok_or_else(|| CryptoError::Config("no encryption key".into()))?;
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let ct = cipher
-            .encrypt(&nonce, plaintext.as_bytes())
+        // One buffer: nonce || plaintext encrypted in place || tag.
+        let mut blob = Vec::with_capacity(NONCE + plaintext.len() + TAG);
+        blob.extend_from_slice(&Aes256Gcm::generate_nonce(&mut OsRng));
+        blob.extend_from_slice(plaintext.as_bytes());
+        let (nonce, body) = blob.split_at_mut(NONCE);
+        let tag = cipher
+            .encrypt_in_place_detached(Nonce::from_slice(nonce), b"", body)
             .map_err(|_| CryptoError::Decrypt(id.clone()))?;
-        let mut blob = nonce.to_vec();
-        blob.extend_from_slice(&ct);
-        Ok(format!("v1:{id}:{}", B64.encode(blob)))
+        blob.extend_from_slice(&tag);
+        let mut out = String::with_capacity(4 + id.len() + blob.len().div_ceil(3) * 4);
+        out.push_str("v1:");
+        out.push_str(id);
+        out.push(':');
+        B64.encode_string(&blob, &mut out);
+        Ok(out)
     }
 
     /// The plaintext of [`Vault::encrypt`]'s output, under any configured key.
@@ -193,15 +242,92 @@ impl Vault {
             .iter()
             .find(|(k, _)| k == id)
             .ok_or_else(|| CryptoError::UnknownKey(id.to_owned()))?;
-        let blob = B64.decode(b64).map_err(|_| CryptoError::Format)?;
-        if blob.len() < 12 + 16 {
+        let mut blob = B64.decode(b64).map_err(|_| CryptoError::Format)?;
+        if blob.len() < NONCE + TAG {
             return Err(CryptoError::Format);
         }
-        let (nonce, ct) = blob.split_at(12);
-        let pt = cipher
-            .decrypt(Nonce::from_slice(nonce), ct)
+        let end = blob.len() - TAG;
+        let (nonce, rest) = blob.split_at_mut(NONCE);
+        let (body, tag) = rest.split_at_mut(end - NONCE);
+        cipher
+            .decrypt_in_place_detached(Nonce::from_slice(nonce), b"", body, (&*tag).into())
             .map_err(|_| CryptoError::Decrypt(id.to_owned()))?;
-        String::from_utf8(pt).map_err(|_| CryptoError::Decrypt(id.to_owned()))
+        // The plaintext to the front of the same buffer: no second allocation.
+        blob.copy_within(NONCE..end, 0);
+        blob.truncate(end - NONCE);
+        String::from_utf8(blob).map_err(|_| CryptoError::Decrypt(id.to_owned()))
+    }
+
+    /// Free text (a complaint's subject or body, a message, a resolution, a reason) as
+    /// stored: [`Vault::encrypt`] under the current write key, a fresh nonce each time;
+    /// empty stays empty. Infallible in practice: AES-GCM refuses only plaintexts over
+    /// 64 GiB, and no field comes near (bodies are capped at 20,000 characters); such a
+    /// value would be stored empty, with an error logged.
+    pub fn seal_text(&self, plaintext: &str) -> String {
+        self.encrypt(plaintext).unwrap_or_else(|e| {
+            tracing::error!(error = %e, bytes = plaintext.len(), "free text could not be encrypted: stored empty");
+            String::new()
+        })
+    }
+
+    /// The plaintext of a stored free-text value. A value that is not ciphertext (see
+    /// [`Vault::is_sealed`]) was stored before free text was encrypted and reads as
+    /// itself until the start-up migration ([`crate::sealing`]) has encrypted it; a
+    /// ciphertext under an unknown key, or one that does not decrypt, is an error.
+    pub fn open_text(&self, stored: &str) -> Result<String, CryptoError> {
+        if Self::is_sealed(stored) {
+            self.decrypt(stored)
+        } else {
+            Ok(stored.to_owned())
+        }
+    }
+
+    /// Whether a stored value has the shape of this vault's ciphertext:
+    /// `v1:<key id>:<base64 of at least nonce and tag>` (it need not decrypt). A
+    /// plaintext that merely starts with `v1:` is not.
+    pub fn is_sealed(stored: &str) -> bool {
+        let Some((id, b64)) = stored
+            .strip_prefix("v1:")
+            .and_then(|rest| rest.split_once(':'))
+        else {
+            return false;
+        };
+        !id.is_empty()
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && b64.len() >= (NONCE + TAG).div_ceil(3) * 4
+            && b64.len() % 4 == 0
+            && b64
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
+    }
+
+    /// A search term as stored in the index: HMAC-SHA256 of the term under the
+    /// search-term key (derived from `OMBUDS_PII_INDEX_KEY`), its first
+    /// [`SEARCH_TERM_BYTES`] bytes. The same term always gives the same bytes, so
+    /// queries are hashed the same way and matched by equality.
+    pub fn search_term(&self, term: &str) -> [u8; SEARCH_TERM_BYTES] {
+        let mut mac = self.search_mac.clone();
+        mac.update(term.as_bytes());
+        let full = mac.finalize().into_bytes();
+        let mut out = [0u8; SEARCH_TERM_BYTES];
+        out.copy_from_slice(&full[..SEARCH_TERM_BYTES]);
+        out
+    }
+
+    /// [`Vault::search_term`] bytes as the stored text: unpadded base64url,
+    /// [`SEARCH_TERM_CHARS`] characters.
+    pub fn search_term_text(hash: &[u8; SEARCH_TERM_BYTES]) -> String {
+        let mut out = String::with_capacity(SEARCH_TERM_CHARS);
+        B64URL.encode_string(hash, &mut out);
+        out
+    }
+
+    /// The term that marks a complaint as indexed with hashed terms under this
+    /// search-term key: `#` and 12 hex digits of a keyed fingerprint. Neither a hashed
+    /// term (base64url, no `#`) nor a plaintext term of the earlier index (letters,
+    /// digits, CJK) can equal it.
+    pub fn search_marker(&self) -> &str {
+        &self.search_marker
     }
 
     /// hex(HMAC-SHA256(index key, value)) of an already normalised value; empty stays empty.
@@ -300,6 +426,81 @@ mod tests {
         assert_ne!(h, other.blind_index("phone", "+8613812345678"));
         assert_ne!(h, a.blind_index("account", "+8613812345678"));
         assert_eq!(a.blind_index("phone", ""), "");
+    }
+
+    #[test]
+    fn free_text_is_sealed_with_fresh_nonces_and_opens() {
+        let v = Vault::parse(&format!("a:{}", k()), &k()).expect("vault");
+        let text = "我家手机信号很差，call 13812345678";
+        let x = v.seal_text(text);
+        let y = v.seal_text(text);
+        assert!(x.starts_with("v1:a:") && Vault::is_sealed(&x), "{x}");
+        assert_ne!(x, y, "a fresh nonce per value");
+        assert!(!x.contains("13812345678"));
+        assert_eq!(v.open_text(&x).expect("open"), text);
+        assert_eq!(v.open_text(&y).expect("open"), text);
+        assert_eq!(v.seal_text(""), "");
+        assert_eq!(v.open_text("").expect("empty"), "");
+        // Customer fields and free text are the same format.
+        assert_eq!(v.decrypt(&x).expect("decrypt"), text);
+        let long = "很".repeat(20_000);
+        assert_eq!(v.open_text(&v.seal_text(&long)).expect("long"), long);
+    }
+
+    #[test]
+    fn plaintext_of_earlier_versions_reads_as_itself() {
+        let v = Vault::parse(&format!("a:{}", k()), &k()).expect("vault");
+        for plain in [
+            "信号很差",
+            "v1: 第二次投诉",
+            "v1:a:not base64!",
+            "v1:a:QUJD",
+            "v1::QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZn",
+        ] {
+            assert!(!Vault::is_sealed(plain), "{plain}");
+            assert_eq!(v.open_text(plain).expect("plaintext"), plain);
+        }
+        // A ciphertext that does not decrypt is an error, not text.
+        let sealed = v.seal_text("secret");
+        let mut tampered = sealed.clone().into_bytes();
+        let i = tampered.len() - 6;
+        tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).expect("ascii");
+        assert!(Vault::is_sealed(&tampered));
+        assert_eq!(
+            v.open_text(&tampered).expect_err("tampered"),
+            CryptoError::Decrypt("a".into())
+        );
+        let other = Vault::parse(&format!("b:{}", k()), &k()).expect("vault");
+        assert_eq!(
+            other.open_text(&sealed).expect_err("unknown key"),
+            CryptoError::UnknownKey("a".into())
+        );
+    }
+
+    #[test]
+    fn search_terms_are_keyed_by_the_index_key_only() {
+        let idx = k();
+        let a = Vault::parse(&format!("a:{}", k()), &idx).expect("vault");
+        let b = Vault::parse(&format!("b:{},a:{}", k(), k()), &idx).expect("vault");
+        let other = Vault::parse(&format!("a:{}", k()), &k()).expect("vault");
+        let h = a.search_term("信号");
+        assert_eq!(h, b.search_term("信号"), "encryption keys rotate freely");
+        assert_ne!(h, other.search_term("信号"));
+        assert_ne!(h, a.search_term("信号差"));
+        // Not a prefix of the blind index of the same value.
+        assert!(!a
+            .blind_index("account", "信号")
+            .starts_with(&h.iter().map(|b| format!("{b:02x}")).collect::<String>()));
+        let text = Vault::search_term_text(&h);
+        assert_eq!(text.len(), SEARCH_TERM_CHARS);
+        assert!(text
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        let m = a.search_marker();
+        assert!(m.starts_with('#') && m.len() == 13, "{m}");
+        assert_eq!(m, b.search_marker());
+        assert_ne!(m, other.search_marker());
     }
 
     #[test]

@@ -20,7 +20,9 @@
 //! tags) that the channel supplies and agents change with `Classify` ([`classify`]).
 //!
 //! Customers' personal data is encrypted at rest and linked through blind indexes
-//! ([`crypto`]); it is decrypted only inside intake.
+//! ([`crypto`]); so is the complaints' free text — subjects, bodies, messages,
+//! resolutions, reasons — with a search index of keyed hashes ([`sealing`],
+//! [`search`]). It is decrypted only inside intake.
 
 pub mod actions;
 pub mod classify;
@@ -32,6 +34,7 @@ pub mod grpc;
 pub mod http;
 pub mod lifecycle;
 pub mod migration;
+pub mod sealing;
 pub mod search;
 pub mod store;
 pub mod taxonomy;
@@ -178,7 +181,7 @@ pub struct State {
     /// The categories and sub-categories accepted.
     pub taxonomy: taxonomy::Taxonomy,
     pub metrics: IntakeMetrics,
-    /// Encrypts and decrypts customers' personal data.
+    /// Encrypts and decrypts customers' personal data and complaints' free text.
     pub vault: Vault,
 }
 
@@ -288,8 +291,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         metrics,
         vault,
     });
+    // Before anything is served or consumed: a store of an earlier version gets its
+    // free text encrypted and its search index hashed (quick when there is nothing to do).
+    sealing::migrate_logged(&state.db, &state.vault).await;
     consumers::start(&kit, state.clone());
-    tokio::spawn(search::backfill_logged(state.db.clone()));
     let routes = tonic::service::Routes::new(
         ombuds_proto::v1::complaint_service_server::ComplaintServiceServer::new(grpc::Api {
             state: state.clone(),

@@ -4,7 +4,7 @@
 //! complaint_id)`, so it works the same on SQLite and PostgreSQL. [`index`] fills it
 //! inside the transaction that records a complaint (subject and body) or adds a message
 //! to its thread. The text goes through [`pii::redact_text`] first, and a masked phone
-//! number or e-mail address is dropped whole, so the index holds no personal data.
+//! number or e-mail address is dropped whole.
 //!
 //! [`tokenize`] makes the terms: for a run of CJK characters (Chinese, Japanese kana,
 //! Korean), its overlapping character bigrams (`手机信号很差` → 手机 机信 信号 号很 很差)
@@ -16,23 +16,31 @@
 //! which lets search share `List`'s cursor (the last complaint id; UUIDv7 ids sort by
 //! time).
 //!
-//! Each indexed complaint also gets the empty term, the marker that [`backfill`] uses
-//! at start to find complaints recorded before the index existed.
+//! The index holds no plaintext: a term is stored as its keyed hash
+//! ([`crate::crypto::Vault::search_term`]: HMAC-SHA256 under a key derived from
+//! `OMBUDS_PII_INDEX_KEY`, 64 bits, 11 base64url characters; [`index_terms`]), and a
+//! query's terms are hashed the same way before the look-up ([`query_terms`]). Equal
+//! terms still give equal hashes, so how often a hash occurs is visible to whoever
+//! reads the table; what the term is, is not (without the key).
+//!
+//! Each indexed complaint also gets the marker term
+//! ([`crate::crypto::Vault::search_marker`]), which the start-up migration
+//! ([`crate::sealing`]) uses to find complaints recorded before the index held hashes
+//! (their marker was the empty term) or before it existed.
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 
 use ombuds_platform::pii;
 use sea_orm::{
     sea_query::{Alias, Expr, OnConflict, Query},
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Order, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use crate::{
     contact::{self, FieldError},
-    crypto::Vault,
-    entity::{complaint, message, search_term},
+    crypto::{Vault, SEARCH_TERM_BYTES},
+    entity::{complaint, search_term},
     lifecycle::Status,
     store::{self, Full, ListFilter},
 };
@@ -47,8 +55,6 @@ pub const MAX_QUERY_TERMS: usize = 32;
 const MAX_TERM_CHARS: usize = 64;
 /// Rows per INSERT (SQLite limits the bound variables of one statement).
 const INSERT_CHUNK: usize = 200;
-/// Complaints per transaction in [`backfill`].
-const BACKFILL_BATCH: u64 = 200;
 
 fn is_cjk(c: char) -> bool {
     matches!(c as u32,
@@ -74,20 +80,13 @@ fn is_glue(c: char) -> bool {
     "*@.+-_%'".contains(c)
 }
 
-fn push_term(out: &mut Vec<String>, seen: &mut BTreeSet<String>, term: String) {
-    let term: String = term.chars().take(MAX_TERM_CHARS).collect();
-    if seen.insert(term.clone()) {
-        out.push(term);
-    }
-}
-
-/// The distinct terms of `text`, in order of first appearance (see the module comment).
-/// The text should already be redacted ([`index`] does it); a run containing `*` is a
+/// Calls `f` with each term of `text`, in order of appearance, repeats included (see
+/// the module comment); the term is built in one reused buffer and cut to
+/// [`MAX_TERM_CHARS`]. The text should already be redacted; a run containing `*` is a
 /// mask and is skipped whole.
-pub fn tokenize(text: &str) -> Vec<String> {
+fn each_term(text: &str, mut f: impl FnMut(&str)) {
     let chars: Vec<char> = text.chars().map(fold_width).collect();
-    let mut out = Vec::new();
-    let mut seen = BTreeSet::new();
+    let mut term = String::new();
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
@@ -98,10 +97,14 @@ pub fn tokenize(text: &str) -> Vec<String> {
             }
             let run = &chars[start..i];
             if run.len() == 1 {
-                push_term(&mut out, &mut seen, run[0].to_string());
+                term.clear();
+                term.push(run[0]);
+                f(&term);
             } else {
                 for pair in run.windows(2) {
-                    push_term(&mut out, &mut seen, pair.iter().collect());
+                    term.clear();
+                    term.extend(pair);
+                    f(&term);
                 }
             }
         } else if c.is_alphanumeric() || is_glue(c) {
@@ -117,24 +120,80 @@ pub fn tokenize(text: &str) -> Vec<String> {
                 continue;
             }
             for word in run.split(|c| !c.is_alphanumeric()) {
-                if word.len() >= 2 {
-                    let w: String = word.iter().collect::<String>().to_lowercase();
-                    push_term(&mut out, &mut seen, w);
+                if word.len() < 2 {
+                    continue;
                 }
+                term.clear();
+                if word.iter().all(char::is_ascii) {
+                    term.extend(
+                        word.iter()
+                            .take(MAX_TERM_CHARS)
+                            .map(char::to_ascii_lowercase),
+                    );
+                } else {
+                    // Whole-word lower-casing (a final sigma becomes ς), then the cut.
+                    let lower = word.iter().collect::<String>().to_lowercase();
+                    term.extend(lower.chars().take(MAX_TERM_CHARS));
+                }
+                f(&term);
             }
         } else {
             i += 1;
         }
     }
+}
+
+/// The distinct terms of `text`, in order of first appearance, in plaintext (see the
+/// module comment): what a query is checked with, and what [`index_terms`] hashes.
+/// The text should already be redacted ([`index_terms`] does it); a run containing `*`
+/// is a mask and is skipped whole.
+pub fn tokenize(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    each_term(text, |t| {
+        if !seen.contains(t) {
+            seen.insert(t.to_owned());
+            out.push(t.to_owned());
+        }
+    });
     out
 }
 
-/// Indexes `text` (a subject, a body, a message) for `complaint_id`. Call it with the
-/// transaction that writes the text; a term already indexed for the complaint is kept.
-pub async fn index(db: &impl ConnectionTrait, complaint_id: &str, text: &str) -> Result<(), DbErr> {
-    let mut terms = tokenize(&pii::redact_text(text));
-    // The marker: this complaint is indexed (see `backfill`).
-    terms.push(String::new());
+/// Distinct hashed terms as stored (`hashes` is sorted and de-duplicated here).
+fn stored_terms(mut hashes: Vec<[u8; SEARCH_TERM_BYTES]>) -> Vec<String> {
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes.iter().map(Vault::search_term_text).collect()
+}
+
+/// The rows to write to `search_terms` for `text` (a subject and body, a message):
+/// the keyed hashes ([`Vault::search_term`]) of its distinct terms, redacted and
+/// tokenised as [`tokenize`] does, and last the marker ([`Vault::search_marker`]).
+/// Store each as (term, complaint_id), ignoring conflicts (a term already indexed for
+/// the complaint is kept); [`index`] does exactly that. No plaintext term is kept.
+pub fn index_terms(vault: &Vault, text: &str) -> Vec<String> {
+    let mut hashes = Vec::new();
+    each_term(&pii::redact_text(text), |t| {
+        hashes.push(vault.search_term(t))
+    });
+    let mut terms = stored_terms(hashes);
+    terms.push(vault.search_marker().to_owned());
+    terms
+}
+
+/// A query's plaintext terms ([`SearchQuery::terms`]) as they are stored: hashed the
+/// way [`index_terms`] hashes, distinct, without the marker.
+pub fn query_terms(vault: &Vault, terms: &[String]) -> Vec<String> {
+    stored_terms(terms.iter().map(|t| vault.search_term(t)).collect())
+}
+
+/// Writes rows of `search_terms` for one complaint (inserts of [`INSERT_CHUNK`] rows,
+/// conflicts ignored).
+pub(crate) async fn insert_terms(
+    db: &impl ConnectionTrait,
+    complaint_id: &str,
+    terms: &[String],
+) -> Result<(), DbErr> {
     for chunk in terms.chunks(INSERT_CHUNK) {
         search_term::Entity::insert_many(chunk.iter().map(|t| search_term::ActiveModel {
             term: Set(t.clone()),
@@ -151,54 +210,15 @@ pub async fn index(db: &impl ConnectionTrait, complaint_id: &str, text: &str) ->
     Ok(())
 }
 
-/// Indexes, in batches of [`BACKFILL_BATCH`] per transaction, the complaints (with their
-/// messages) that have no marker in the index: those recorded before it existed.
-/// Answers how many it indexed.
-pub async fn backfill(db: &DatabaseConnection) -> Result<u64, DbErr> {
-    let mut last = String::new();
-    let mut done = 0;
-    loop {
-        let marked = Query::select()
-            .column(search_term::Column::ComplaintId)
-            .from(search_term::Entity)
-            .and_where(search_term::Column::Term.eq(""))
-            .to_owned();
-        let batch = complaint::Entity::find()
-            .filter(complaint::Column::ComplaintId.gt(last.as_str()))
-            .filter(complaint::Column::ComplaintId.not_in_subquery(marked))
-            .order_by_asc(complaint::Column::ComplaintId)
-            .limit(BACKFILL_BATCH)
-            .all(db)
-            .await?;
-        let Some(tail) = batch.last() else {
-            return Ok(done);
-        };
-        last = tail.complaint_id.clone();
-        let ids: Vec<String> = batch.iter().map(|c| c.complaint_id.clone()).collect();
-        let txn = db.begin().await?;
-        let messages = message::Entity::find()
-            .filter(message::Column::ComplaintId.is_in(ids))
-            .all(&txn)
-            .await?;
-        for c in &batch {
-            index(&txn, &c.complaint_id, &format!("{}\n{}", c.subject, c.body)).await?;
-        }
-        for m in &messages {
-            index(&txn, &m.complaint_id, &m.body).await?;
-        }
-        txn.commit().await?;
-        done += batch.len() as u64;
-    }
-}
-
-/// [`backfill`] as a start-up task: logs what it did or why it failed (the service
-/// runs either way; a failed backfill is retried at the next start).
-pub async fn backfill_logged(db: DatabaseConnection) {
-    match backfill(&db).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(complaints = n, "search index: indexed existing complaints"),
-        Err(e) => tracing::error!(error = %e, "search index: backfill failed"),
-    }
+/// Indexes `text` (a subject and body, a message) for `complaint_id`: writes
+/// [`index_terms`]. Call it with the transaction that writes the text.
+pub async fn index(
+    db: &impl ConnectionTrait,
+    vault: &Vault,
+    complaint_id: &str,
+    text: &str,
+) -> Result<(), DbErr> {
+    insert_terms(db, complaint_id, &index_terms(vault, text)).await
 }
 
 /// A page size: 0 is [`DEFAULT_PAGE`], more than [`MAX_PAGE`] is refused.
@@ -275,6 +295,7 @@ pub fn validate_list(mut f: ListFilter) -> Result<ListFilter, FieldError> {
 /// A search: the query's terms, an optional status, and the page.
 #[derive(Debug, Clone, Default)]
 pub struct SearchQuery {
+    /// The distinct terms in plaintext ([`search`] hashes them with [`query_terms`]).
     pub terms: Vec<String>,
     pub status: String,
     pub page_size: u64,
@@ -325,19 +346,18 @@ pub async fn search(
     vault: &Vault,
     q: &SearchQuery,
 ) -> Result<(Vec<Full>, String), DbErr> {
+    let terms = query_terms(vault, &q.terms);
     let st = Alias::new("st");
     let id = || Expr::col((st.clone(), search_term::Column::ComplaintId));
     let mut sel = Query::select();
     sel.expr_as(id(), Alias::new("complaint_id"))
         .from_as(search_term::Entity, st.clone())
-        .and_where(
-            Expr::col((st.clone(), search_term::Column::Term)).is_in(q.terms.iter().cloned()),
-        )
+        .and_where(Expr::col((st.clone(), search_term::Column::Term)).is_in(terms.iter().cloned()))
         .group_by_col((st.clone(), search_term::Column::ComplaintId))
         .and_having(
             Expr::col((st.clone(), search_term::Column::Term))
                 .count()
-                .eq(q.terms.len() as i64),
+                .eq(terms.len() as i64),
         )
         .order_by((st.clone(), search_term::Column::ComplaintId), Order::Desc)
         .limit(q.page_size.clamp(1, MAX_PAGE) + 1);
@@ -443,6 +463,50 @@ mod tests {
         assert!(t.contains(&"回电".to_owned()));
         assert!(t.contains(&"谢谢".to_owned()));
         assert!(t.contains(&"call".to_owned()));
+    }
+
+    #[test]
+    fn lower_casing_is_of_whole_words() {
+        // A final sigma lower-cases to ς whether typed upper or lower case.
+        assert_eq!(terms("ΟΔΟΣ"), terms("οδος"));
+        assert_eq!(terms("Straße STRASSE"), ["straße", "strasse"]);
+        let long = "x".repeat(100);
+        assert_eq!(terms(&long), ["x".repeat(MAX_TERM_CHARS)]);
+    }
+
+    fn vault() -> Vault {
+        Vault::parse(
+            "t1:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
+            "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=",
+        )
+        .expect("vault")
+    }
+
+    #[test]
+    fn the_index_holds_hashes_a_query_finds() {
+        let v = vault();
+        let stored = index_terms(&v, "手机信号很差，手机信号很差");
+        assert_eq!(stored.len(), 5 + 1, "five distinct bigrams and the marker");
+        assert_eq!(stored.last().map(String::as_str), Some(v.search_marker()));
+        for t in &stored {
+            assert!(!t.chars().any(is_cjk), "{t}");
+        }
+        for query in ["信号", "手机 很差", "机信号"] {
+            let q = SearchQuery::parse(query, "", 0, "").expect("query");
+            let hashed = query_terms(&v, &q.terms);
+            assert!(!hashed.is_empty());
+            assert!(hashed.iter().all(|h| stored.contains(h)), "{query}");
+        }
+        let q = SearchQuery::parse("信号好", "", 0, "").expect("query");
+        assert!(!query_terms(&v, &q.terms).iter().all(|h| stored.contains(h)));
+        // Phones and e-mail addresses are not indexed, hashed or not.
+        let stored = index_terms(&v, "请回电13812345678或发邮件到zhang.san@example.com");
+        for bad in ["13812345678", "zhang", "example", "com", "5678"] {
+            let h = Vault::search_term_text(&v.search_term(bad));
+            assert!(!stored.contains(&h), "{bad}");
+        }
+        assert!(stored.contains(&Vault::search_term_text(&v.search_term("回电"))));
+        assert_eq!(index_terms(&v, ""), [v.search_marker()]);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::{
     crypto::{CryptoError, Vault},
     entity::{complaint, contact_key, customer, history, message, sla_clock},
     lifecycle::{self, Action, Status},
-    threading,
+    sealing, threading,
 };
 
 pub const SOURCE: &str = "intake";
@@ -158,7 +158,7 @@ async fn record_new(
     if let Some((target, reason)) =
         threading::target(&txn, &tickets.prefix, policy, c, &cust.customer_id, now).await?
     {
-        let appended = threading::append(&txn, &target, reason, c, now).await?;
+        let appended = threading::append(&txn, vault, &target, reason, c, now).await?;
         if appended.is_some() {
             txn.commit().await?;
         } else {
@@ -179,8 +179,8 @@ async fn record_new(
         kind: Set(c.kind.clone()),
         category: Set(c.category.clone()),
         priority: Set(priority),
-        subject: Set(c.subject.clone()),
-        body: Set(c.body.clone()),
+        subject: Set(vault.seal_text(&c.subject)),
+        body: Set(vault.seal_text(&c.body)),
         reference: Set(c.reference.clone()),
         status: Set("received".into()),
         department: Set(String::new()),
@@ -198,9 +198,16 @@ async fn record_new(
     })
     .exec_without_returning(&txn)
     .await?;
-    crate::search::index(&txn, &complaint_id, &format!("{}\n{}", c.subject, c.body)).await?;
+    crate::search::index(
+        &txn,
+        vault,
+        &complaint_id,
+        &format!("{}\n{}", c.subject, c.body),
+    )
+    .await?;
     write_history(
         &txn,
+        vault,
         &history::Model {
             complaint_id: complaint_id.clone(),
             version: 1,
@@ -421,8 +428,13 @@ async fn next_ticket_seq(txn: &DatabaseTransaction, day: &str) -> Result<i64, Db
     row.try_get::<i64>("", "last")
 }
 
-/// Writes one `history` row (inside the transaction that made the change).
-pub async fn write_history(txn: &DatabaseTransaction, h: &history::Model) -> Result<(), DbErr> {
+/// Writes one `history` row (inside the transaction that made the change); `h.reason`
+/// is plaintext and stored encrypted ([`Vault::seal_text`]).
+pub async fn write_history(
+    txn: &DatabaseTransaction,
+    vault: &Vault,
+    h: &history::Model,
+) -> Result<(), DbErr> {
     history::Entity::insert(history::ActiveModel {
         complaint_id: Set(h.complaint_id.clone()),
         version: Set(h.version),
@@ -430,7 +442,7 @@ pub async fn write_history(txn: &DatabaseTransaction, h: &history::Model) -> Res
         to_status: Set(h.to_status.clone()),
         action: Set(h.action.clone()),
         actor: Set(h.actor.clone()),
-        reason: Set(h.reason.clone()),
+        reason: Set(vault.seal_text(&h.reason)),
         at: Set(h.at),
     })
     .exec_without_returning(txn)
@@ -439,7 +451,8 @@ pub async fn write_history(txn: &DatabaseTransaction, h: &history::Model) -> Res
 }
 
 /// A complaint with its customer and SLA clocks; from [`get`] also its thread and
-/// history (oldest first), which [`list`] leaves empty.
+/// history (oldest first), which [`list`] leaves empty. Its free text is decrypted
+/// ([`crate::sealing`]): never write these models back as they are.
 pub struct Full {
     pub complaint: complaint::Model,
     pub customer: Option<Customer>,
@@ -466,7 +479,8 @@ pub async fn get(
     }
     .one(db)
     .await?;
-    let Some(c) = found else { return Ok(None) };
+    let Some(mut c) = found else { return Ok(None) };
+    sealing::open_complaint(vault, &mut c)?;
     let customer = match customer::Entity::find_by_id(c.customer_id.clone())
         .one(db)
         .await?
@@ -479,17 +493,23 @@ pub async fn get(
         .order_by_asc(sla_clock::Column::Deadline)
         .all(db)
         .await?;
-    let messages = message::Entity::find()
+    let mut messages = message::Entity::find()
         .filter(message::Column::ComplaintId.eq(c.complaint_id.as_str()))
         .order_by_asc(message::Column::CreatedAt)
         .order_by_asc(message::Column::MessageId)
         .all(db)
         .await?;
-    let history = history::Entity::find()
+    for m in &mut messages {
+        sealing::open_message(vault, m)?;
+    }
+    let mut history = history::Entity::find()
         .filter(history::Column::ComplaintId.eq(c.complaint_id.as_str()))
         .order_by_asc(history::Column::Version)
         .all(db)
         .await?;
+    for h in &mut history {
+        sealing::open_history(vault, h)?;
+    }
     Ok(Some(Full {
         complaint: c,
         customer,
@@ -569,12 +589,16 @@ pub async fn list(
     Ok((load_full(db, vault, rows).await?, next))
 }
 
-/// The complaints with their customers and clocks (no thread or history), in order.
+/// The complaints with their customers and clocks (no thread or history), in order;
+/// their free text decrypted.
 pub async fn load_full(
     db: &impl ConnectionTrait,
     vault: &Vault,
-    rows: Vec<complaint::Model>,
+    mut rows: Vec<complaint::Model>,
 ) -> Result<Vec<Full>, DbErr> {
+    for c in &mut rows {
+        sealing::open_complaint(vault, c)?;
+    }
     let ids: Vec<String> = rows.iter().map(|c| c.customer_id.clone()).collect();
     let customers = customer::Entity::find()
         .filter(customer::Column::CustomerId.is_in(ids))
@@ -654,6 +678,7 @@ async fn routed_complaint(
 /// and writes a history row.
 pub async fn apply_assignment(
     txn: &DatabaseTransaction,
+    vault: &Vault,
     ev: &v1::ComplaintAssigned,
 ) -> Result<Assignment, DbErr> {
     let (c, at) = match routed_complaint(txn, ev.meta.as_ref()).await? {
@@ -706,6 +731,7 @@ pub async fn apply_assignment(
     };
     write_history(
         txn,
+        vault,
         &history::Model {
             complaint_id: c.complaint_id.clone(),
             version,
@@ -747,6 +773,7 @@ pub async fn apply_assignment(
 /// `transfer`, the requirement and deadline in the reason).
 pub async fn apply_transfer(
     txn: &DatabaseTransaction,
+    vault: &Vault,
     ev: &v1::ComplaintTransferred,
 ) -> Result<Assignment, DbErr> {
     let (c, at) = match routed_complaint(txn, ev.meta.as_ref()).await? {
@@ -784,6 +811,7 @@ pub async fn apply_transfer(
         .to_owned();
     write_history(
         txn,
+        vault,
         &history::Model {
             complaint_id: c.complaint_id.clone(),
             version,

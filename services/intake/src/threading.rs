@@ -35,6 +35,7 @@ use sea_orm::{
 
 use crate::{
     contact::NewContact,
+    crypto::Vault,
     entity::{complaint, contact_key, history, message},
     lifecycle::{self, Action, Status},
     store::{self, Recorded, SOURCE},
@@ -200,6 +201,7 @@ pub async fn target(
 /// change of the complaint committed first (the caller retries).
 pub async fn append(
     txn: &DatabaseTransaction,
+    vault: &Vault,
     target: &complaint::Model,
     reason: Reason,
     c: &NewContact,
@@ -243,7 +245,7 @@ pub async fn append(
         complaint_id: Set(target.complaint_id.clone()),
         kind: Set("customer".into()),
         author: Set("customer".into()),
-        body: Set(text.clone()),
+        body: Set(vault.seal_text(&text)),
         visible: Set(true),
         created_at: Set(now),
     })
@@ -253,6 +255,7 @@ pub async fn append(
     let why = format!("{} ({} contact)", reason.as_str(), c.channel);
     store::write_history(
         txn,
+        vault,
         &history::Model {
             complaint_id: target.complaint_id.clone(),
             version,

@@ -42,8 +42,28 @@ pub struct Intake {
 impl Intake {
     /// Starts intake with the test keys; `extra` settings are added (and win).
     pub async fn start(name: &str, extra: &[(&str, &str)]) -> Self {
-        let nats = NatsServer::start();
-        let db = TestDatabase::new(name).await;
+        Self::start_on(NatsServer::start(), TestDatabase::new(name).await, extra).await
+    }
+
+    /// Stops intake and starts it again on the same NATS server and store, with
+    /// `extra` settings (e.g. other keys).
+    pub async fn restart(self, extra: &[(&str, &str)]) -> Self {
+        let (nats, db) = self.stop_keeping_store().await;
+        Self::start_on(nats, db, extra).await
+    }
+
+    /// Stops intake, keeping its NATS server and store.
+    pub async fn stop_keeping_store(self) -> (NatsServer, TestDatabase) {
+        self.token.cancel();
+        self.task
+            .await
+            .expect("intake task")
+            .expect("intake stops cleanly");
+        (self._nats, self.db)
+    }
+
+    /// Starts intake on a given NATS server and store.
+    pub async fn start_on(nats: NatsServer, db: TestDatabase, extra: &[(&str, &str)]) -> Self {
         let (http, grpc) = (free_addr(), free_addr());
         let mut pairs: Vec<(String, String)> = vec![
             ("NATS_URL".into(), nats.url()),
