@@ -110,6 +110,8 @@ pub enum Command {
     Transfer(crate::transfer::TransferArgs),
     /// Check that every service's gRPC port answers.
     Ping,
+    /// Dead letters on the DLQ stream: list, show, replay, discard (talks to NATS).
+    Dlq(crate::dlq::DlqArgs),
     /// Deadline arithmetic on a business calendar (local; talks to no service).
     #[command(subcommand)]
     Calendar(crate::calendar::CalendarCommand),

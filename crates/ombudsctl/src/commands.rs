@@ -94,6 +94,7 @@ pub async fn run(cli: Cli) -> Result<String, CtlError> {
         Command::Transfer(args) => return crate::transfer::run(args, e, json).await,
         Command::Ping => return ping(e, json).await,
         Command::Calendar(c) => return crate::calendar::run(c, json),
+        Command::Dlq(d) => return crate::dlq::run(d, json).await,
         Command::Lifecycle(c) => return crate::lifecycle::run(c, &e.intake, json).await,
     };
     value_or_text.into_string()

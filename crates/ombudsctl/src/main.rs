@@ -1,7 +1,7 @@
 //! `ombudsctl`: the operator's command-line client for Ombuds. It talks to the
-//! services over their gRPC APIs only (ComplaintService on intake, RoutingService on
+//! services over their gRPC APIs (ComplaintService on intake, RoutingService on
 //! routing, SlaService on the SLA watchdog, AnalyticsService on analytics), like any
-//! other client would.
+//! other client would; `dlq` alone talks to NATS, where the dead letters are.
 //!
 //! `cli` parses the command line, `commands` makes the calls, `render` prints the
 //! answers as text or JSON, and `client` connects and turns every failure into one
@@ -12,6 +12,7 @@ mod calendar;
 mod cli;
 mod client;
 mod commands;
+mod dlq;
 mod lifecycle;
 mod render;
 mod transfer;

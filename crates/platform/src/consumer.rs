@@ -17,6 +17,12 @@
 //! Dead letters go to `dlq.<service>.<reason>` (stream `DLQ`) as a
 //! [`ombuds_proto::v1::DeadLetter`] holding the original message and the error. The loop
 //! stops between messages when shutdown is signalled, so in-flight work finishes.
+//!
+//! A service whose messages carry personal data (intake: contacts as the channels sent
+//! them) gives its consumers a [`PayloadSeal`]: its dead letters then hold the payload
+//! sealed (`sealed: true`), since they stay on the stream until an operator acts, and
+//! a replayed letter (header `Ombuds-Sealed: 1`) is opened again before the handler
+//! sees it. A sealed payload that does not open is dead-lettered as `sealed`.
 
 use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
@@ -123,6 +129,13 @@ impl ConsumerSpec {
     }
 }
 
+/// Seals and opens message payloads with a service's own key (see the module docs).
+pub trait PayloadSeal: Send + Sync {
+    fn seal(&self, plain: &[u8]) -> Vec<u8>;
+    /// The plaintext, or why the sealed payload does not open.
+    fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, String>;
+}
+
 /// Everything a consumer loop needs besides its handler.
 #[derive(Clone)]
 pub struct ConsumerContext {
@@ -131,6 +144,30 @@ pub struct ConsumerContext {
     pub max_deliver: i64,
     pub metrics: Arc<Metrics>,
     pub shutdown: CancellationToken,
+    /// Seals dead letters and opens replayed ones; `None` for services whose messages
+    /// carry no personal data.
+    pub seal: Option<Arc<dyn PayloadSeal>>,
+}
+
+impl ConsumerContext {
+    /// Opens the payload of a replayed sealed dead letter (header `Ombuds-Sealed`);
+    /// other deliveries pass unchanged.
+    fn unseal(&self, d: &mut Delivery) -> Result<(), Outcome> {
+        if d.headers.remove(crate::events::HDR_SEALED).is_none() {
+            return Ok(());
+        }
+        let Some(seal) = &self.seal else {
+            return Err(Outcome::poison(
+                "sealed",
+                format!("{} cannot open sealed payloads", self.service),
+            ));
+        };
+        let plain = seal
+            .open(&d.payload)
+            .map_err(|e| Outcome::poison("sealed", format!("sealed payload does not open: {e}")))?;
+        d.payload = plain.into();
+        Ok(())
+    }
 }
 
 /// Runs a consumer until shutdown. Connection trouble is retried with back-off.
@@ -179,7 +216,7 @@ where
             }
             Some(Ok(m)) => m,
         };
-        let delivery = match detach(&msg) {
+        let mut delivery = match detach(&msg) {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, "message without JetStream metadata; terminating it");
@@ -187,7 +224,10 @@ where
                 continue;
             }
         };
-        let outcome = handler(delivery.clone()).await;
+        let outcome = match ctx.unseal(&mut delivery) {
+            Ok(()) => handler(delivery.clone()).await,
+            Err(o) => o,
+        };
         settle(ctx, spec, &msg, &delivery, outcome).await;
     }
 }
@@ -281,6 +321,10 @@ async fn dead_letter(
 ) -> Result<(), async_nats::Error> {
     let subject = format!("dlq.{}.{reason}", ctx.service);
     tracing::error!(consumer, from = %d.subject, to = %subject, %error, "dead-lettering message");
+    let (payload, sealed) = match &ctx.seal {
+        Some(seal) => (seal.seal(&d.payload), true),
+        None => (d.payload.to_vec(), false),
+    };
     let letter = v1::DeadLetter {
         service: ctx.service.clone(),
         reason: reason.to_owned(),
@@ -290,8 +334,9 @@ async fn dead_letter(
         stream_sequence: d.stream_sequence,
         deliveries: d.delivered.max(0) as u64,
         headers: d.headers.clone(),
-        payload: d.payload.to_vec(),
+        payload,
         failed_at: Some(crate::time::to_timestamp(crate::time::now_ms())),
+        sealed,
     };
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(
@@ -511,10 +556,13 @@ where
         let mut deliveries = Vec::with_capacity(batch.len());
         for msg in batch {
             match detach(&msg) {
-                Ok(d) => {
-                    msgs.push(msg);
-                    deliveries.push(d);
-                }
+                Ok(mut d) => match ctx.unseal(&mut d) {
+                    Ok(()) => {
+                        msgs.push(msg);
+                        deliveries.push(d);
+                    }
+                    Err(o) => settle(ctx, spec, &msg, &d, o).await,
+                },
                 Err(e) => {
                     tracing::warn!(error = %e, "message without JetStream metadata; terminating it");
                     let _ = msg.ack_with(AckKind::Term).await;

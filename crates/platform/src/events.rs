@@ -12,6 +12,9 @@ pub const HDR_TYPE: &str = "Ombuds-Type";
 /// W3C trace context header. The trace id is the complaint id, so one complaint can be
 /// followed across all services.
 pub const HDR_TRACEPARENT: &str = "traceparent";
+/// Set (to `1`) on a replayed dead letter whose payload is sealed: the consuming
+/// service opens it with its own key (see `consumer::PayloadSeal`).
+pub const HDR_SEALED: &str = "Ombuds-Sealed";
 
 /// The JetStream streams and the subjects they hold.
 pub const STREAMS: &[(&str, &str)] = &[

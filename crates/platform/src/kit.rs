@@ -35,6 +35,7 @@ pub struct Kit {
     pub shutdown: CancellationToken,
     pub http_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
+    seal: Option<Arc<dyn consumer::PayloadSeal>>,
     http_listener: TcpListener,
     grpc_listener: TcpListener,
     workers: TaskTracker,
@@ -109,6 +110,7 @@ impl Kit {
             shutdown,
             http_addr,
             grpc_addr,
+            seal: None,
             http_listener,
             grpc_listener,
             workers: TaskTracker::new(),
@@ -125,7 +127,15 @@ impl Kit {
             max_deliver: self.settings.max_deliver,
             metrics: self.metrics.clone(),
             shutdown: self.shutdown.clone(),
+            seal: self.seal.clone(),
         }
+    }
+
+    /// Seals the dead letters of every consumer started after this call, and opens
+    /// them when replayed (see [`consumer::PayloadSeal`]): for a service whose messages
+    /// carry personal data.
+    pub fn seal_dead_letters(&mut self, seal: Arc<dyn consumer::PayloadSeal>) {
+        self.seal = Some(seal);
     }
 
     /// Starts a durable consumer; see [`consumer`].

@@ -12,7 +12,7 @@ use std::{
 
 use async_nats::jetstream;
 use ombuds_platform::{
-    consumer::{self, ConsumerContext, ConsumerSpec, Outcome},
+    consumer::{self, ConsumerContext, ConsumerSpec, Outcome, PayloadSeal},
     events, inbox,
     metrics::Metrics,
     outbox::{self, OutboxSignal, Relay},
@@ -142,6 +142,7 @@ async fn consumer_dead_letters_poison_and_exhausted_messages() {
         max_deliver: 3,
         metrics: Arc::new(Metrics::new("test")),
         shutdown: shutdown.clone(),
+        seal: None,
     };
     let attempts = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
@@ -300,6 +301,7 @@ async fn batch_consumer_commits_the_good_and_isolates_the_bad() {
         max_deliver: 3,
         metrics: Arc::new(Metrics::new("test")),
         shutdown: shutdown.clone(),
+        seal: None,
     };
     let batches = Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
     let fragile_alone = Arc::new(AtomicUsize::new(0));
@@ -411,6 +413,122 @@ async fn batch_consumer_commits_the_good_and_isolates_the_bad() {
         .await
         .expect("count");
     assert_eq!(n, 40, "no effect twice, none lost");
+    db.close().await.expect("close");
+    tdb.drop_pg().await;
+}
+
+/// A toy seal for the test: reversed bytes behind a marker.
+struct Reverse;
+
+impl consumer::PayloadSeal for Reverse {
+    fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        let mut out = b"sealed:".to_vec();
+        out.extend(plain.iter().rev());
+        out
+    }
+
+    fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
+        let rest = sealed
+            .strip_prefix(b"sealed:")
+            .ok_or_else(|| "not sealed here".to_owned())?;
+        Ok(rest.iter().rev().copied().collect())
+    }
+}
+
+/// A service with a seal keeps no plaintext in its dead letters, and a replayed sealed
+/// letter reaches the handler opened; one that does not open is dead-lettered as `sealed`.
+#[tokio::test]
+async fn sealed_dead_letters_hold_no_plaintext_and_open_when_replayed() {
+    let (_nats, tdb, db, js) = setup().await;
+    let shutdown = CancellationToken::new();
+    let ctx = ConsumerContext {
+        js: js.clone(),
+        service: "test".into(),
+        max_deliver: 3,
+        metrics: Arc::new(Metrics::new("test")),
+        shutdown: shutdown.clone(),
+        seal: Some(Arc::new(Reverse)),
+    };
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let s = seen.clone();
+    let task = tokio::spawn(consumer::run(
+        ctx,
+        ConsumerSpec::new("COMPLAINTS", "test-sealed", "complaint.>"),
+        move |m| {
+            let s = s.clone();
+            async move {
+                let text = String::from_utf8_lossy(&m.payload).into_owned();
+                if let Ok(mut s) = s.lock() {
+                    s.push(text.clone());
+                }
+                if text.contains("first try") {
+                    Outcome::poison("invalid", "phone number refused")
+                } else {
+                    Outcome::Done
+                }
+            }
+        },
+    ));
+    js.publish("complaint.note", "13812345678 first try".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    let dlq = js.get_stream("DLQ").await.expect("DLQ");
+    let raw = wait_until("the sealed dead letter", Duration::from_secs(30), || {
+        let dlq = dlq.clone();
+        async move {
+            dlq.get_last_raw_message_by_subject("dlq.test.invalid")
+                .await
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await;
+    assert!(
+        !String::from_utf8_lossy(&raw.payload).contains("13812345678"),
+        "a sealed dead letter holds no plaintext"
+    );
+    let letter = v1::DeadLetter::decode(raw.payload).expect("dead letter");
+    assert!(letter.sealed);
+    assert_eq!(
+        Reverse.open(&letter.payload).expect("opens"),
+        b"13812345678 first try"
+    );
+    // Replayed as ombudsctl does (after an operator fixed what was wrong): opened again.
+    let mut fixed = Reverse.seal(b"13812345678 second try");
+    let mut hdrs = async_nats::HeaderMap::new();
+    hdrs.insert(events::HDR_SEALED, "1");
+    js.publish_with_headers("complaint.note", hdrs.clone(), fixed.clone().into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    // A sealed payload that does not open.
+    fixed.drain(..7);
+    js.publish_with_headers("complaint.note", hdrs, fixed.into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    let raw = wait_until("the unopenable letter", Duration::from_secs(30), || {
+        let dlq = dlq.clone();
+        async move {
+            dlq.get_last_raw_message_by_subject("dlq.test.sealed")
+                .await
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await;
+    let letter = v1::DeadLetter::decode(raw.payload).expect("dead letter");
+    assert!(letter.error.contains("does not open"), "{}", letter.error);
+    shutdown.cancel();
+    task.await.expect("consumer stops");
+    let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    assert_eq!(
+        seen,
+        ["13812345678 first try", "13812345678 second try"],
+        "the handler saw plaintext, and never the unopenable payload"
+    );
     db.close().await.expect("close");
     tdb.drop_pg().await;
 }

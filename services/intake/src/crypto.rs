@@ -356,6 +356,26 @@ fn random32() -> [u8; 32] {
     k
 }
 
+/// Intake's dead letters hold contacts as the channels sent them, personal data
+/// included, and stay on the `DLQ` stream until an operator acts: the payload is
+/// sealed like any personal value (base64 of the bytes, encrypted under the current
+/// key), and opened again when `ombudsctl dlq replay` sends it back.
+impl ombuds_platform::consumer::PayloadSeal for Vault {
+    fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        self.seal_text(&B64.encode(plain)).into_bytes()
+    }
+
+    fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
+        let text = std::str::from_utf8(sealed).map_err(|_| CryptoError::Format.to_string())?;
+        if !Self::is_sealed(text) {
+            return Err(CryptoError::Format.to_string());
+        }
+        let b64 = self.decrypt(text).map_err(|e| e.to_string())?;
+        B64.decode(b64)
+            .map_err(|e| format!("sealed payload is not base64: {e}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,6 +398,22 @@ mod tests {
             "张三"
         );
         assert_eq!(v.encrypt("").expect("e"), "");
+    }
+
+    #[test]
+    fn dead_letter_payloads_are_sealed_and_open_only_with_the_key() {
+        use ombuds_platform::consumer::PayloadSeal;
+        let v = Vault::parse(&format!("a:{}", k()), &k()).expect("vault");
+        let plain = r#"{"customer":{"phone":"13812345678"},"body":"信号"}"#.as_bytes();
+        let sealed = PayloadSeal::seal(&v, plain);
+        assert!(!String::from_utf8_lossy(&sealed).contains("13812345678"));
+        assert_eq!(PayloadSeal::open(&v, &sealed).expect("opens"), plain);
+        let other = Vault::parse(&format!("a:{}", k()), &k()).expect("vault");
+        assert!(PayloadSeal::open(&other, &sealed).is_err(), "another key");
+        assert!(
+            PayloadSeal::open(&v, plain).is_err(),
+            "plaintext is not sealed"
+        );
     }
 
     #[test]

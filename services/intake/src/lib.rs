@@ -182,7 +182,7 @@ pub struct State {
     pub taxonomy: taxonomy::Taxonomy,
     pub metrics: IntakeMetrics,
     /// Encrypts and decrypts customers' personal data and complaints' free text.
-    pub vault: Vault,
+    pub vault: Arc<Vault>,
 }
 
 impl State {
@@ -256,7 +256,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         &settings.common.data_dir,
     )?;
     let duplicate_window = settings.duplicate_window;
-    let kit = Kit::start::<migration::Migrator>(settings.common, shutdown).await?;
+    let vault = Arc::new(vault);
+    let mut kit = Kit::start::<migration::Migrator>(settings.common, shutdown).await?;
+    // A contact that cannot be recorded is dead-lettered as the channel sent it, personal
+    // data and all: sealed with the customer-data key until an operator replays it.
+    kit.seal_dead_letters(vault.clone());
     let metrics = IntakeMetrics {
         entry_lag: Histogram::new(exponential_buckets(0.001, 2.0, 20)),
         contacts: Family::default(),

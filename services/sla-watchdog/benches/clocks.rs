@@ -254,6 +254,7 @@ async fn main() -> anyhow::Result<()> {
         max_deliver: 5,
         metrics: Arc::new(Metrics::new("bench")),
         shutdown: shutdown.clone(),
+        seal: None,
     };
     let (h, a) = (st.clone(), st.clone());
     let t0 = Instant::now();

@@ -27,6 +27,8 @@ pub const SERVICES: [&str; 5] = [
 /// before NATS stops and the temporary folder goes.
 pub struct Platform {
     pub procs: BTreeMap<&'static str, ServiceProcess>,
+    /// Each service's settings, so [`Platform::restart_with`] can start it again.
+    pub env: BTreeMap<&'static str, Vec<(String, String)>>,
     pub http: BTreeMap<&'static str, String>,
     pub grpc: BTreeMap<&'static str, String>,
     pub dbs: Vec<TestDatabase>,
@@ -60,6 +62,7 @@ impl Platform {
         }
         let mut dbs = Vec::new();
         let mut procs = BTreeMap::new();
+        let mut envs = BTreeMap::new();
         for s in SERVICES {
             let db = TestDatabase::new(s).await;
             let mut env = vec![
@@ -97,20 +100,31 @@ impl Platform {
                 s,
                 ServiceProcess::start(&format!("ombuds-{s}"), dir.path(), &env),
             );
+            envs.insert(s, env);
             dbs.push(db);
         }
         let platform = Self {
             nats,
             dir,
             procs,
+            env: envs,
             http,
             grpc,
             dbs,
             notify_file,
         };
         for s in SERVICES {
-            let url = format!("{}/readyz", platform.http[s]);
-            wait_until(&format!("{s} to be ready"), Duration::from_secs(60), || {
+            platform.wait_ready(s).await;
+        }
+        platform
+    }
+
+    async fn wait_ready(&self, service: &str) {
+        let url = format!("{}/readyz", self.http[service]);
+        wait_until(
+            &format!("{service} to be ready"),
+            Duration::from_secs(60),
+            || {
                 let url = url.clone();
                 async move {
                     match reqwest::get(&url).await {
@@ -119,10 +133,28 @@ impl Platform {
                         Err(e) => Err(e.to_string()),
                     }
                 }
-            })
-            .await;
-        }
-        platform
+            },
+        )
+        .await;
+    }
+
+    /// Stops `service` (SIGTERM, asserting a clean exit) and starts it again on the
+    /// same ports and store with `extra` settings added, then waits until it is ready.
+    pub async fn restart_with(&mut self, service: &'static str, extra: &[(&str, &str)]) {
+        let proc = self.procs.get_mut(service).expect("a platform service");
+        assert!(
+            proc.stop(Duration::from_secs(15)),
+            "{service} did not stop cleanly"
+        );
+        let env = self.env.get_mut(service).expect("its settings");
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let fresh = ServiceProcess::start(&format!("ombuds-{service}"), self.dir.path(), env);
+        self.procs.insert(service, fresh);
+        self.wait_ready(service).await;
     }
 
     pub fn is_postgres(&self) -> bool {

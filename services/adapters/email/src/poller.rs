@@ -251,8 +251,12 @@ impl Poller {
                     ]
                     .into_iter()
                     .collect(),
-                    payload: raw.to_vec(),
+                    // The raw mail holds the sender's address and words in plaintext, and
+                    // it stays in the mailbox, which the headers above point to: the
+                    // letter does not copy it onto the stream.
+                    payload: Vec::new(),
                     failed_at: Some(time::to_timestamp(time::now_ms())),
+                    sealed: false,
                 };
                 let mut headers = async_nats::HeaderMap::new();
                 headers.insert(
