@@ -101,6 +101,7 @@ fn contact(external_id: &str, body: &str, phone: &str, email: &str) -> v1::Conta
             phone: phone.into(),
             email: email.into(),
             account_id: String::new(),
+            ..Default::default()
         }),
         body: body.into(),
         ..Default::default()

@@ -154,6 +154,12 @@ pub struct SubmitArgs {
     /// The customer's account id.
     #[arg(long)]
     pub account_id: Option<String>,
+    /// A social-media handle as platform:handle (wechat:oAbC123); repeatable.
+    #[arg(long = "social", value_name = "PLATFORM:HANDLE")]
+    pub social: Vec<String>,
+    /// The customer's postal address.
+    #[arg(long)]
+    pub address: Option<String>,
 }
 
 #[derive(Debug, Args)]

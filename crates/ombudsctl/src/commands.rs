@@ -178,11 +178,22 @@ pub fn submit_request(a: SubmitArgs, stdin: &mut impl Read) -> Result<v1::Submit
         .external_id
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| format!("cli-{}", uuid::Uuid::now_v7()));
+    let mut social = std::collections::HashMap::new();
+    for s in &a.social {
+        let Some((platform, handle)) = s.split_once(':') else {
+            return Err(CtlError::Other(format!(
+                "--social takes platform:handle (wechat:oAbC123), not {s:?}"
+            )));
+        };
+        social.insert(platform.to_owned(), handle.to_owned());
+    }
     let customer = v1::CustomerDetails {
         name: a.name.unwrap_or_default(),
         phone: a.phone.unwrap_or_default(),
         email: a.email.unwrap_or_default(),
         account_id: a.account_id.unwrap_or_default(),
+        social,
+        address: a.address.unwrap_or_default(),
     };
     let has_customer = customer != v1::CustomerDetails::default();
     Ok(v1::SubmitRequest {

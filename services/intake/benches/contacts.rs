@@ -41,6 +41,7 @@ fn contact(prefix: &str, i: usize, received_at: Option<i64>) -> Vec<u8> {
             ),
             email: format!("{prefix}.{i}@example.net"),
             account_id: format!("{prefix}-acct-{i}"),
+            ..Default::default()
         }),
         subject: "Slow network".into(),
         body: "The signal drops every evening.".into(),

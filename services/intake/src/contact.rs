@@ -2,6 +2,8 @@
 //! message on `intake.<channel>`) becomes a [`NewContact`] or a [`FieldError`] that
 //! names the field and the problem. Nothing invalid reaches the store.
 
+use std::collections::BTreeMap;
+
 use ombuds_platform::{events::CHANNELS, time};
 use ombuds_proto::v1;
 use serde::Deserialize;
@@ -99,13 +101,16 @@ pub fn thread_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<String> {
 }
 
 /// A customer's details, normalised: phone digits only (with `+` when international),
-/// e-mail lower-cased.
+/// e-mail lower-cased, social handles by platform ([`normalise_social`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Customer {
     pub name: String,
     pub phone: String,
     pub email: String,
     pub account_id: String,
+    /// Platform → handle, e.g. `wechat` → an OpenID.
+    pub social: BTreeMap<String, String>,
+    pub address: String,
 }
 
 /// The JSON body of `POST /v1/contacts/{channel}` (DESIGN.md, "The public HTTP contract
@@ -137,6 +142,9 @@ pub struct CustomerJson {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub account_id: Option<String>,
+    /// `{"wechat": "oAbC…", "weibo": "1234567"}`
+    pub social: Option<BTreeMap<String, String>>,
+    pub address: Option<String>,
 }
 
 /// Checks a channel name.
@@ -188,6 +196,8 @@ impl ContactJson {
                 phone: c.phone.unwrap_or_default(),
                 email: c.email.unwrap_or_default(),
                 account_id: c.account_id.unwrap_or_default(),
+                social: c.social.unwrap_or_default(),
+                address: c.address.unwrap_or_default(),
             },
             self.subject.unwrap_or_default(),
             self.body.unwrap_or_default(),
@@ -227,6 +237,8 @@ pub fn from_proto(channel: &str, c: v1::ContactSubmitted) -> Result<NewContact, 
             phone: cust.phone,
             email: cust.email,
             account_id: cust.account_id,
+            social: cust.social.into_iter().collect(),
+            address: cust.address,
         },
         c.subject,
         c.body,
@@ -243,6 +255,8 @@ struct RawCustomer {
     phone: String,
     email: String,
     account_id: String,
+    social: BTreeMap<String, String>,
+    address: String,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -339,10 +353,13 @@ fn parse_customer(c: RawCustomer) -> Result<Customer, FieldError> {
         "" => String::new(),
         e => normalise_email(e)?,
     };
-    if phone.is_empty() && email.is_empty() && account_id.is_empty() {
+    let social = normalise_social(c.social)?;
+    let address = c.address.trim().to_owned();
+    short("customer.address", &address)?;
+    if phone.is_empty() && email.is_empty() && account_id.is_empty() && social.is_empty() {
         return Err(FieldError::new(
             "customer",
-            "a contact method is required: customer.phone, customer.email or customer.account_id",
+            "a contact method is required: customer.phone, customer.email, customer.account_id or customer.social",
         ));
     }
     Ok(Customer {
@@ -350,7 +367,78 @@ fn parse_customer(c: RawCustomer) -> Result<Customer, FieldError> {
         phone,
         email,
         account_id,
+        social,
+        address,
     })
+}
+
+/// The most social handles one contact may carry.
+pub const MAX_SOCIAL: usize = 10;
+
+/// Platforms whose handles are case-insensitive (`@Name` and `@name` are one account).
+const CASE_INSENSITIVE_PLATFORMS: &[&str] = &[
+    "facebook",
+    "github",
+    "instagram",
+    "telegram",
+    "tiktok",
+    "twitter",
+    "x",
+];
+
+/// Checks and normalises social handles: a platform is 1 to 32 lower-case letters,
+/// digits, `_`, `-` or `.` (`WeChat` becomes `wechat`); a handle loses surrounding space
+/// and one leading `@`, holds no space or control character, and is at most 200
+/// characters; handles on the platforms in `CASE_INSENSITIVE_PLATFORMS` are
+/// lower-cased. Errors name the platform, never the handle (it is personal data).
+pub fn normalise_social(
+    social: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, FieldError> {
+    if social.len() > MAX_SOCIAL {
+        return Err(FieldError::new(
+            "customer.social",
+            format!("at most {MAX_SOCIAL} handles"),
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (platform, handle) in social {
+        let p = platform.trim().to_lowercase();
+        if p.is_empty()
+            || p.len() > 32
+            || !p
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-.".contains(c))
+        {
+            return Err(FieldError::new(
+                "customer.social",
+                "a platform name is 1 to 32 letters, digits, '_', '-' or '.'",
+            ));
+        }
+        let field = format!("customer.social.{p}");
+        let h = handle.trim();
+        let h = h.strip_prefix('@').unwrap_or(h);
+        if h.is_empty() {
+            return Err(FieldError::new(&field, "the handle is empty"));
+        }
+        if h.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(FieldError::new(
+                &field,
+                "a handle holds no spaces or control characters",
+            ));
+        }
+        if h.chars().count() > 200 {
+            return Err(FieldError::new(&field, "longer than 200 characters"));
+        }
+        let h = if CASE_INSENSITIVE_PLATFORMS.contains(&p.as_str()) {
+            h.to_lowercase()
+        } else {
+            h.to_owned()
+        };
+        if out.insert(p, h).is_some() {
+            return Err(FieldError::new(&field, "the platform is given twice"));
+        }
+    }
+    Ok(out)
 }
 
 /// Normalises a phone number to E.164 where it can be made one, so that the same
@@ -497,6 +585,42 @@ mod tests {
     }
 
     #[test]
+    fn social_handles_and_addresses_are_kept_and_normalised() {
+        let c = json(r#"{"external_id":"s1","customer":{"social":{"WeChat":" oAbC123 ","X":"@SomeOne"},"address":" 北京市朝阳区 1号 "},"body":"差评"}"#)
+            .expect("a social handle alone is a contact method");
+        assert_eq!(
+            c.customer.social["wechat"], "oAbC123",
+            "OpenIDs keep their case"
+        );
+        assert_eq!(c.customer.social["x"], "someone", "x handles do not");
+        assert_eq!(c.customer.address, "北京市朝阳区 1号");
+        let proto = from_proto(
+            "social",
+            v1::ContactSubmitted {
+                external_id: "p1".into(),
+                body: "hi".into(),
+                customer: Some(v1::CustomerDetails {
+                    social: [("weibo".to_owned(), "1234567".to_owned())].into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .expect("valid");
+        assert_eq!(proto.customer.social["weibo"], "1234567");
+        let many: BTreeMap<String, String> = (0..=MAX_SOCIAL)
+            .map(|i| (format!("p{i}"), "h".to_owned()))
+            .collect();
+        assert_eq!(
+            normalise_social(many).expect_err("too many").field,
+            "customer.social"
+        );
+        let err =
+            normalise_social([("wechat".to_owned(), "o 1".to_owned())].into()).expect_err("space");
+        assert!(!err.message.contains("o 1"), "errors never echo the handle");
+    }
+
+    #[test]
     fn bad_input_names_the_field() {
         let cases = [
             ("{not json", "body"),
@@ -526,6 +650,26 @@ mod tests {
                 "received_at",
             ),
             (r#"[1,2]"#, "body"),
+            (
+                r#"{"external_id":"1","customer":{"social":{"wechat":"  "}},"body":"x"}"#,
+                "customer.social.wechat",
+            ),
+            (
+                r#"{"external_id":"1","customer":{"social":{"we chat":"o1"}},"body":"x"}"#,
+                "customer.social",
+            ),
+            (
+                r#"{"external_id":"1","customer":{"social":{"weibo":"a b"}},"body":"x"}"#,
+                "customer.social.weibo",
+            ),
+            (
+                r#"{"external_id":"1","customer":{"social":{"WeChat":"o1","wechat":"o2"}},"body":"x"}"#,
+                "customer.social.wechat",
+            ),
+            (
+                r#"{"external_id":"1","customer":{"social":{"wechat":1}},"body":"x"}"#,
+                "body",
+            ),
         ];
         for (input, field) in cases {
             let err = json(input).expect_err(input);

@@ -97,6 +97,7 @@ fn customer() -> v1::CustomerDetails {
         phone: PHONE.into(),
         email: EMAIL.into(),
         account_id: ACCOUNT.into(),
+        ..Default::default()
     }
 }
 

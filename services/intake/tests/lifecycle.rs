@@ -32,6 +32,7 @@ impl Intake {
                         phone: PHONE.into(),
                         email: EMAIL.into(),
                         account_id: String::new(),
+                        ..Default::default()
                     }),
                     subject: String::new(),
                     body: body.into(),

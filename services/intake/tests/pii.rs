@@ -95,6 +95,7 @@ async fn personal_data_is_encrypted_at_rest_and_linked_by_blind_index() {
             phone: "+86 13812345678".into(),
             email: " Wang.XiaoMing@Example.NET ".into(),
             account_id: String::new(),
+            ..Default::default()
         },
     )
     .await;
@@ -108,6 +109,7 @@ async fn personal_data_is_encrypted_at_rest_and_linked_by_blind_index() {
             phone: "138 1234 5678".into(),
             email: String::new(),
             account_id: "ACC-99".into(),
+            ..Default::default()
         },
     )
     .await;

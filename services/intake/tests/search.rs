@@ -89,6 +89,7 @@ async fn submit(
                     phone: format!("1391234{i:04}"),
                     email: String::new(),
                     account_id: String::new(),
+                    ..Default::default()
                 }),
                 subject: subject.into(),
                 body: body.into(),

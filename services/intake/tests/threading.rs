@@ -101,6 +101,7 @@ fn contact(
             phone: phone.into(),
             email: String::new(),
             account_id: String::new(),
+            ..Default::default()
         }),
         subject: subject.into(),
         body: body.into(),

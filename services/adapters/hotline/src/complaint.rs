@@ -101,6 +101,7 @@ pub fn parse_complaint(
         phone,
         email: short("customer.email", c.email)?,
         account_id: short("customer.account_id", c.account_id)?,
+        ..Default::default()
     };
     Ok(v1::ContactSubmitted {
         external_id: call_id.to_owned(),

@@ -96,6 +96,9 @@ struct RawSource {
     customer_phone: Option<String>,
     customer_email: Option<String>,
     customer_account: Option<String>,
+    customer_handle: Option<String>,
+    /// The social platform of `customer_handle` (default: the source's name).
+    platform: Option<String>,
     /// The pointer to the contact kind (`kind` itself names the source kind).
     contact_kind: Option<String>,
     category: Option<String>,
@@ -198,6 +201,8 @@ fn check_source(raw: RawSource) -> Result<Source, String> {
                     customer_phone: optional("customer_phone", raw.customer_phone)?,
                     customer_email: optional("customer_email", raw.customer_email)?,
                     customer_account: optional("customer_account", raw.customer_account)?,
+                    customer_handle: optional("customer_handle", raw.customer_handle)?,
+                    platform: raw.platform.clone().unwrap_or_else(|| raw.name.clone()),
                     kind: optional("contact_kind", raw.contact_kind)?,
                     category: optional("category", raw.category)?,
                 }),

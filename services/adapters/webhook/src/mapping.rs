@@ -7,7 +7,10 @@
 //! taken as text; objects and arrays are not. `received_at` is RFC 3339 or Unix seconds
 //! (a number or a string of digits) and defaults to the moment the adapter received the
 //! payload. `customer_account` is prefixed with the source name (`weibo:12345`) so
-//! accounts of different platforms never meet.
+//! accounts of different platforms never meet. `customer_handle` is the sender's handle
+//! on the source's social platform (`platform`, by default the source name): it becomes
+//! the customer's social handle `{platform: handle}`, which links every contact from
+//! that handle to one customer.
 
 use ombuds_proto::v1;
 use serde_json::Value;
@@ -45,6 +48,9 @@ pub struct JsonMapping {
     pub customer_phone: Option<Pointer>,
     pub customer_email: Option<Pointer>,
     pub customer_account: Option<Pointer>,
+    pub customer_handle: Option<Pointer>,
+    /// The social platform `customer_handle` belongs to.
+    pub platform: String,
     pub kind: Option<Pointer>,
     pub category: Option<Pointer>,
 }
@@ -76,6 +82,12 @@ impl JsonMapping {
             None => now_ms,
         };
         let account = text("customer_account", &self.customer_account)?;
+        let handle = text("customer_handle", &self.customer_handle)?;
+        let social = if handle.trim().is_empty() {
+            Default::default()
+        } else {
+            [(self.platform.clone(), handle)].into()
+        };
         Ok(v1::ContactSubmitted {
             // Prefixed with the source, so two sources on one channel never share an id.
             external_id: format!("{source}:{external_id}"),
@@ -89,6 +101,8 @@ impl JsonMapping {
                 } else {
                     format!("{source}:{account}")
                 },
+                social,
+                ..Default::default()
             }),
             subject: text("subject", &self.subject)?,
             body,
@@ -182,6 +196,8 @@ mod tests {
             customer_phone: Some(p("/user/phone")),
             customer_email: None,
             customer_account: Some(p("/user/id")),
+            customer_handle: Some(p("/user/handle")),
+            platform: "weibo".into(),
             kind: Some(p("/type")),
             category: Some(p("/cat")),
         }
@@ -193,7 +209,7 @@ mod tests {
             .map(
                 "weibo",
                 &json!({"id": 42, "text": "信号差", "ts": "2026-11-22T10:00:00+08:00",
-                        "user": {"id": 7, "name": "张三", "phone": "13812345678"}, "type": "complaint"}),
+                        "user": {"id": 7, "name": "张三", "phone": "13812345678", "handle": "@zhang3"}, "type": "complaint"}),
                 0,
             )
             .expect("maps");
@@ -203,6 +219,7 @@ mod tests {
         assert_eq!(c.received_at.map(|t| t.seconds * 1000), Some(utc));
         let cust = c.customer.expect("customer");
         assert_eq!(cust.account_id, "weibo:7");
+        assert_eq!(cust.social["weibo"], "@zhang3", "intake normalises handles");
         assert_eq!(cust.name, "张三");
         assert_eq!(c.kind, "complaint");
         assert_eq!(c.category, "");

@@ -11,8 +11,8 @@
 //! <Content><![CDATA[hello]]></Content><MsgId>1234567890123456</MsgId></xml>
 //! ```
 //!
-//! A text message becomes a contact (external id = `MsgId`, account id =
-//! `wechat:<FromUserName>`). Other message types (image, voice, event …) are acknowledged
+//! A text message becomes a contact (external id = `MsgId`, the customer's social handle
+//! `wechat` = `FromUserName`, the sender's OpenID). Other message types (image, voice, event …) are acknowledged
 //! and ignored; encrypted (safe mode) messages are refused, as their decryption is not
 //! supported.
 
@@ -129,7 +129,7 @@ pub fn to_contact(
             create_time.saturating_mul(1000),
         )),
         customer: Some(v1::CustomerDetails {
-            account_id: format!("wechat:{from_user}"),
+            social: [("wechat".to_owned(), from_user.to_owned())].into(),
             ..Default::default()
         }),
         body: content.to_owned(),

@@ -328,8 +328,8 @@ async fn wechat_verification_and_text_messages() {
     assert_eq!(c.body, "账单多扣了 50 元");
     assert_eq!(c.received_at.map(|t| t.seconds), Some(1_700_000_123));
     assert_eq!(
-        c.customer.map(|c| c.account_id),
-        Some("wechat:oUser42".to_owned())
+        c.customer.and_then(|c| c.social.get("wechat").cloned()),
+        Some("oUser42".to_owned())
     );
     assert_eq!(h.count().await, 1);
 
