@@ -81,6 +81,27 @@ pub fn redact_text(text: &str) -> String {
     out
 }
 
+/// [`redact_text`], and then every occurrence of the `known` personal values (the
+/// customer's own name, address, social handles), which no pattern can recognise, is
+/// masked as a name is (`张三` → `张*`). Values shorter than two characters are left
+/// alone: masking every `王` in a text would hide the text, not the person.
+pub fn redact_known(text: &str, known: &[&str]) -> String {
+    let mut out = redact_text(text);
+    let mut known: Vec<&str> = known
+        .iter()
+        .map(|k| k.trim())
+        .filter(|k| k.chars().count() >= 2)
+        .collect();
+    // Longest first, so a full name is masked whole before a part of it.
+    known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    for k in known {
+        if out.contains(k) {
+            out = out.replace(k, &mask_name(k));
+        }
+    }
+    out
+}
+
 fn is_local_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "._%+-".contains(c)
 }
@@ -160,6 +181,23 @@ mod tests {
         assert_eq!(mask_name("张三"), "张*");
         assert_eq!(mask_name(""), "");
         assert_eq!(mask_phone("12"), "12");
+    }
+
+    #[test]
+    fn known_names_and_addresses_are_masked_too() {
+        let text = "我是张三丰，住在朝阳区建国路88号，电话13812345678。张三丰";
+        let r = redact_known(text, &["张三丰", "朝阳区建国路88号", "王", " "]);
+        assert!(!r.contains("张三丰") && !r.contains("建国路88号"), "{r}");
+        assert!(!r.contains("13812345678"), "{r}");
+        assert!(r.contains("张**"), "{r}");
+        assert_eq!(redact_known("王先生来电", &["王"]), "王先生来电");
+        assert_eq!(
+            redact_known(
+                "Alice Smith called; Alice is upset",
+                &["Alice Smith", "Alice"]
+            ),
+            "A********** called; A**** is upset"
+        );
     }
 
     #[test]
