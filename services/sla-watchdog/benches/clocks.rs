@@ -78,7 +78,6 @@ async fn main() -> anyhow::Result<()> {
             }),
         },
         timers: TimerQueue::default(),
-        pending: Default::default(),
         horizon: std::time::Duration::from_secs(2 * 3600),
     });
     println!("# SLA watchdog benchmark: {n} running clocks, SQLite");
@@ -255,18 +254,22 @@ async fn main() -> anyhow::Result<()> {
         metrics: Arc::new(Metrics::new("bench")),
         shutdown: shutdown.clone(),
     };
-    let (h, a) = (st.clone(), st.clone());
+    let handler = Arc::new(ombuds_sla_watchdog::clocks::Consumer::new(
+        st.clone(),
+        "bench",
+    ));
+    let after = handler.clone();
     let t0 = Instant::now();
-    let consumer = tokio::spawn(consumer::run_batched(
+    let consumer = tokio::spawn(consumer::run_batches(
         ctx,
         ConsumerSpec::new("COMPLAINTS", "bench", "complaint.>"),
         db.clone(),
-        256,
-        move |txn, d| {
-            let h = h.clone();
-            async move { ombuds_sla_watchdog::clocks::handle(&h, &txn, "bench", d).await }
+        ombuds_sla_watchdog::BATCH,
+        move |txn, deliveries| {
+            let handler = handler.clone();
+            async move { handler.handle(&txn, &deliveries).await }
         },
-        move || ombuds_sla_watchdog::clocks::after_commit(&a),
+        move || after.after_commit(),
     ));
     // Progress is read from the consumer's inbox (indexed), not from the clocks table,
     // so the check does not compete with the consumer for the store.
