@@ -6,13 +6,13 @@
 //! Locking: events about one complaint arrive on three consumers (and on any number of
 //! replicas) at once. Each batch first makes sure every complaint it is about has a
 //! plan row, then locks those rows (`SELECT … FOR UPDATE`, in complaint id order, so
-//! two batches never wait on each other in a cycle) and then the complaints' clocks (in
-//! clock id order, the order the timer updates them in). A second batch about the same
-//! complaint waits for the first to commit and then reads what it wrote, so no batch
-//! overwrites another's changes; the timer's conditional updates wait for the clocks a
-//! batch holds and then find them changed. On SQLite the first statement (the plan
-//! rows' insert) takes the database's single write lock, which serialises writers the
-//! same way.
+//! two batches never wait on each other in a cycle) and then the complaints' clocks (by
+//! complaint id and target: the order of their unique index, and the order the timer
+//! updates clocks in). A second batch about the same complaint waits for the first to
+//! commit and then reads what it wrote, so no batch overwrites another's changes; the
+//! timer's conditional updates wait for the clocks a batch holds and then find them
+//! changed. On SQLite the first statement (the plan rows' insert) takes the database's
+//! single write lock, which serialises writers the same way.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -99,7 +99,8 @@ pub async fn load_clocks<C: ConnectionTrait>(
         rows.extend(
             clock::Entity::find()
                 .filter(clock::Column::ComplaintId.is_in(chunk.iter().copied()))
-                .order_by_asc(clock::Column::ClockId)
+                .order_by_asc(clock::Column::ComplaintId)
+                .order_by_asc(clock::Column::Target)
                 .lock_exclusive()
                 .all(conn)
                 .await?,
