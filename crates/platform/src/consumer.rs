@@ -8,11 +8,14 @@
 //! | `Retry` | nak with a delay; after `OMBUDS_MAX_DELIVER` deliveries, dead letter |
 //! | `Poison` | dead letter at once, then term |
 //!
-//! [`run_batched`] is the same loop for handlers that write to the store: it takes
-//! the messages already waiting (up to a batch), runs each handler in its own
-//! savepoint of ONE transaction, commits once, and only then acks. One commit for many
-//! messages is what gives throughput on SQLite; a message whose handler fails is rolled
-//! back alone and redelivered or dead-lettered as usual.
+//! [`run_batches`] is the same loop for handlers that write to the store: it takes
+//! the messages already waiting (up to a batch) and hands them to the handler together,
+//! with ONE transaction, so it can write the whole batch with multi-row statements
+//! (`inbox::record_many`, `outbox::Pending`); it commits once and only then acks. One
+//! commit and a few statements for many messages is what gives throughput, on SQLite
+//! above all. When a batch fails it is rolled back and each of its messages is handled
+//! again alone, so one failing message is redelivered or dead-lettered as usual without
+//! holding up the others.
 //!
 //! Dead letters go to `dlq.<service>.<reason>` (stream `DLQ`) as a
 //! [`ombuds_proto::v1::DeadLetter`] holding the original message and the error. The loop
@@ -371,96 +374,6 @@ async fn dead_letter(
     }
 }
 
-/// Runs a batching consumer until shutdown (see the module docs). The handler gets the
-/// savepoint it must write with; `after_commit` runs after each committed batch.
-pub async fn run_batched<H, Fut, A>(
-    ctx: ConsumerContext,
-    spec: ConsumerSpec,
-    db: sea_orm::DatabaseConnection,
-    max_batch: usize,
-    handler: H,
-    after_commit: A,
-) where
-    H: Fn(Arc<sea_orm::DatabaseTransaction>, Delivery) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Outcome> + Send,
-    A: Fn() + Send + Sync + 'static,
-{
-    let mut backoff = Duration::from_millis(200);
-    while !ctx.shutdown.is_cancelled() {
-        match run_batched_once(&ctx, &spec, &db, max_batch.max(1), &handler, &after_commit).await {
-            Ok(()) => break,
-            Err(e) => {
-                tracing::warn!(consumer = %spec.durable, error = %e, "consumer interrupted; restarting");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = ctx.shutdown.cancelled() => break,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
-}
-
-async fn run_batched_once<H, Fut, A>(
-    ctx: &ConsumerContext,
-    spec: &ConsumerSpec,
-    db: &sea_orm::DatabaseConnection,
-    max_batch: usize,
-    handler: &H,
-    after_commit: &A,
-) -> anyhow::Result<()>
-where
-    H: Fn(Arc<sea_orm::DatabaseTransaction>, Delivery) -> Fut,
-    Fut: Future<Output = Outcome>,
-    A: Fn(),
-{
-    use sea_orm::TransactionTrait;
-
-    let mut messages = open(ctx, spec, 10_000).await?;
-    loop {
-        let Some(batch) = next_batch(ctx, spec, &mut messages, max_batch).await? else {
-            return Ok(());
-        };
-        if batch.is_empty() {
-            continue;
-        }
-        let mut results = Vec::with_capacity(batch.len());
-        let outer = db.begin().await?;
-        for msg in &batch {
-            let d = match detach(msg) {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(error = %e, "message without JetStream metadata; terminating it");
-                    let _ = msg.ack_with(AckKind::Term).await;
-                    continue;
-                }
-            };
-            let sp = Arc::new(outer.begin().await?);
-            let outcome = handler(sp.clone(), d.clone()).await;
-            let sp = Arc::try_unwrap(sp)
-                .map_err(|_| anyhow::anyhow!("a handler kept its transaction after returning"))?;
-            match outcome {
-                Outcome::Done | Outcome::Duplicate => sp.commit().await?,
-                _ => sp.rollback().await?,
-            }
-            results.push((msg, d, outcome));
-        }
-        if let Err(e) = outer.commit().await {
-            tracing::warn!(consumer = %spec.durable, error = %e, "batch commit failed; the batch will be redelivered");
-            for (msg, _, _) in results {
-                let _ = msg
-                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                    .await;
-            }
-            continue;
-        }
-        after_commit();
-        for (msg, d, outcome) in results {
-            settle(ctx, spec, msg, &d, outcome).await;
-        }
-    }
-}
-
 /// Waits for the next message, then takes those already waiting behind it, up to
 /// `max_batch`. `None` when shutdown is signalled.
 async fn next_batch(
@@ -574,10 +487,11 @@ where
         }
         let outcomes = match handle_batch(db, handler, deliveries.clone()).await {
             Ok(outcomes) => outcomes,
+            // A batch of one has already been handled on its own: running it again
+            // at once would only repeat the failure.
+            Err(e) if msgs.len() == 1 => vec![e],
             Err(e) => {
-                if msgs.len() > 1 {
-                    tracing::debug!(consumer = %spec.durable, error = ?e, size = msgs.len(), "batch failed; handling its messages one by one");
-                }
+                tracing::debug!(consumer = %spec.durable, error = ?e, size = msgs.len(), "batch failed; handling its messages one by one");
                 let mut outcomes = Vec::with_capacity(msgs.len());
                 for d in &deliveries {
                     let outcome = match handle_batch(db, handler, vec![d.clone()]).await {

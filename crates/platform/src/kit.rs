@@ -148,29 +148,6 @@ impl Kit {
             .spawn(consumer::run(self.consumer_context(), spec, handler));
     }
 
-    /// Starts a batching consumer that writes through the transaction it is given;
-    /// see [`consumer::run_batched`].
-    pub fn consume_batched<H, Fut, A>(
-        &self,
-        spec: ConsumerSpec,
-        max_batch: usize,
-        handler: H,
-        after_commit: A,
-    ) where
-        H: Fn(Arc<sea_orm::DatabaseTransaction>, Delivery) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Outcome> + Send + 'static,
-        A: Fn() + Send + Sync + 'static,
-    {
-        self.workers.spawn(consumer::run_batched(
-            self.consumer_context(),
-            spec,
-            self.db.clone(),
-            max_batch,
-            handler,
-            after_commit,
-        ));
-    }
-
     /// Starts a consumer whose handler takes whole batches in one transaction; see
     /// [`consumer::run_batches`].
     pub fn consume_batches<H, Fut, A>(

@@ -15,6 +15,11 @@
 //! time is remembered in the plan, so events that arrive out of order (a stop before
 //! its start, `routing.assigned` before `complaint.received`) still give the right
 //! clocks; pausing a paused clock or resuming a running one changes nothing.
+//!
+//! Events are applied in memory ([`Engine::apply`] on a [`Complaint`]: the plan and all
+//! clocks of one complaint), so a batch of events is read and written with a few
+//! statements whatever its size (`crate::batch`). Timers fire through the store
+//! ([`Engine::fire`]), one conditional update per clock.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -24,7 +29,7 @@ use ombuds_platform::{events, outbox, time};
 use ombuds_proto::v1;
 use sea_orm::{
     sea_query::Expr, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QuerySelect,
+    QueryFilter,
 };
 use serde::{Deserialize, Serialize};
 
@@ -92,7 +97,7 @@ pub enum Action {
 pub const TRANSFER_FORM: &str = "transfer_form";
 
 /// A clock whose timer changed, for the in-memory timer queue.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scheduled {
     pub clock_id: u128,
     pub fire_at: i64,
@@ -103,6 +108,163 @@ pub struct Engine {
     /// Used when a clock names a calendar the registry no longer has.
     pub fallback: Arc<Calendar>,
     pub planner: Arc<dyn Planner>,
+}
+
+/// An event the clocks owe, written to the outbox with the batch that caused it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Owed {
+    Started(v1::SlaClockStarted),
+    Met(v1::SlaClockMet),
+}
+
+impl Owed {
+    pub fn push_to(&self, pending: &mut outbox::Pending) {
+        match self {
+            Owed::Started(e) => pending.push(e),
+            Owed::Met(e) => pending.push(e),
+        }
+    }
+}
+
+/// What applying events produced besides the changed rows: the events owed, in the
+/// order they happened, and the timers to schedule once the transaction commits.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub owed: Vec<Owed>,
+    pub scheduled: Vec<Scheduled>,
+}
+
+/// How a clock held in memory differs from its stored row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Unchanged,
+    /// Not stored yet: inserted.
+    New,
+    /// Stored, then changed: written back.
+    Changed,
+}
+
+/// A clock held in memory and what became of it.
+#[derive(Debug, Clone)]
+pub struct ClockRow {
+    pub model: clock::Model,
+    pub change: Change,
+}
+
+impl ClockRow {
+    fn touch(&mut self) {
+        if self.change == Change::Unchanged {
+            self.change = Change::Changed;
+        }
+    }
+}
+
+/// One complaint as the engine sees it: its plan (the policy's targets snapshotted on
+/// `complaint.received`, the triggers already seen, the department) and every clock it
+/// has. A batch loads the complaints its events are about, [`Engine::apply`] changes
+/// them in memory, and the batch writes back what changed (`crate::batch`).
+#[derive(Debug, Clone)]
+pub struct Complaint {
+    pub complaint_id: String,
+    pub ticket_no: String,
+    /// `<pack>@<version>/<policy>`; empty until `complaint.received` arrives.
+    pub policy: String,
+    pub targets: Vec<TargetPlan>,
+    /// Trigger name → the first time it was seen (ms).
+    pub seen: BTreeMap<String, i64>,
+    pub department: String,
+    /// Whether the plan differs from its stored row (or has none).
+    pub plan_changed: bool,
+    /// In target order.
+    pub clocks: Vec<ClockRow>,
+}
+
+impl Complaint {
+    /// A complaint the store knows nothing of yet.
+    pub fn new(complaint_id: &str, ticket_no: &str) -> Self {
+        Self {
+            complaint_id: complaint_id.to_owned(),
+            ticket_no: ticket_no.to_owned(),
+            policy: String::new(),
+            targets: Vec::new(),
+            seen: BTreeMap::new(),
+            department: String::new(),
+            plan_changed: true,
+            clocks: Vec::new(),
+        }
+    }
+
+    /// A complaint from its stored plan (its clocks are added with [`Complaint::add_stored`]).
+    pub fn from_plan(p: plan::Model) -> Self {
+        Self {
+            targets: serde_json::from_str(&p.targets).unwrap_or_default(),
+            seen: serde_json::from_str(&p.seen).unwrap_or_default(),
+            complaint_id: p.complaint_id,
+            ticket_no: p.ticket_no,
+            policy: p.policy,
+            department: p.department,
+            plan_changed: false,
+            clocks: Vec::new(),
+        }
+    }
+
+    /// Adds a stored clock.
+    pub fn add_stored(&mut self, c: clock::Model) {
+        self.insert(ClockRow {
+            model: c,
+            change: Change::Unchanged,
+        });
+    }
+
+    /// Clocks are kept in target order: the order a trigger meets them in, so the
+    /// events owed come out in the same order however the complaint was loaded.
+    fn insert(&mut self, k: ClockRow) {
+        let at = self
+            .clocks
+            .partition_point(|c| c.model.target < k.model.target);
+        self.clocks.insert(at, k);
+    }
+
+    /// The plan row to store.
+    pub fn plan(&self) -> plan::Model {
+        plan::Model {
+            complaint_id: self.complaint_id.clone(),
+            ticket_no: self.ticket_no.clone(),
+            policy: self.policy.clone(),
+            targets: serde_json::to_string(&self.targets).unwrap_or_else(|_| "[]".into()),
+            seen: serde_json::to_string(&self.seen).unwrap_or_else(|_| "{}".into()),
+            department: self.department.clone(),
+            updated_at: time::now_ms(),
+        }
+    }
+
+    fn clock(&self, target: &str) -> Option<&ClockRow> {
+        self.clocks.iter().find(|k| k.model.target == target)
+    }
+
+    fn clock_mut(&mut self, target: &str) -> Option<&mut ClockRow> {
+        self.clocks.iter_mut().find(|k| k.model.target == target)
+    }
+
+    fn set_department(&mut self, department: &str) {
+        if self.department != department {
+            self.department = department.to_owned();
+            self.plan_changed = true;
+        }
+    }
+}
+
+/// Open clocks can still be met.
+fn is_open(state: &str) -> bool {
+    matches!(state, "running" | "paused" | "breached")
+}
+
+/// The timer of a clock that was just written.
+fn scheduled(c: &clock::Model) -> Option<Scheduled> {
+    uuid::Uuid::parse_str(&c.clock_id).ok().map(|id| Scheduled {
+        clock_id: id.as_u128(),
+        fire_at: c.next_fire_at,
+    })
 }
 
 fn utc(ms: i64) -> DateTime<Utc> {
@@ -185,197 +347,185 @@ impl Engine {
         elapsed(&self.calendar(calendar), from, to).0
     }
 
-    /// Applies one event to a complaint's clocks inside `txn`. Returns the timers to
-    /// (re)schedule after the commit.
-    pub async fn apply(
+    /// Applies one event to a complaint held in memory (its plan and every clock it
+    /// has, see [`Complaint`]): the events it owes and the timers to schedule after the
+    /// commit go to `fx`. Applying a batch's events one after the other to the same
+    /// `Complaint` gives exactly the states that handling them one at a time, each in
+    /// its own transaction, would store.
+    pub fn apply(
         &self,
-        txn: &DatabaseTransaction,
+        c: &mut Complaint,
         meta: &v1::EventMeta,
         at: i64,
         action: Action,
-    ) -> Result<Vec<Scheduled>, DbErr> {
-        let mut plan = load_plan(txn, meta).await?;
-        let mut out = Vec::new();
+        fx: &mut Effects,
+    ) {
         match action {
             Action::Received(facts) => {
-                if !plan.policy.is_empty() {
-                    return Ok(out);
+                if !c.policy.is_empty() {
+                    return;
                 }
                 let Some((tag, targets)) = self.planner.plan(&facts) else {
                     tracing::warn!(ticket = %meta.ticket_no, "no SLA policy matches; no clocks started");
-                    save_plan(txn, &plan).await?;
-                    return Ok(out);
+                    return;
                 };
-                plan.policy = tag;
-                plan.targets = serde_json::to_string(&targets).unwrap_or_else(|_| "[]".into());
-                let mut seen = seen_map(&plan.seen);
-                seen.entry("received".into()).or_insert(at);
-                plan.seen = serde_json::to_string(&seen).unwrap_or_else(|_| "{}".into());
-                save_plan(txn, &plan).await?;
+                c.policy = tag;
+                c.targets = targets;
+                c.seen.entry("received".into()).or_insert(at);
+                c.plan_changed = true;
                 // Start every target whose start trigger has been seen (received now,
                 // others possibly earlier, out of order).
-                for t in &targets {
-                    if let Some(start) = seen.get(&t.starts_on).copied() {
-                        out.extend(self.start(txn, meta, &plan, t, start, &seen).await?);
-                    }
+                let starts: Vec<(TargetPlan, i64)> = c
+                    .targets
+                    .iter()
+                    .filter_map(|t| Some((t.clone(), *c.seen.get(&t.starts_on)?)))
+                    .collect();
+                for (t, start) in starts {
+                    let stop = c.seen.get(&t.stops_on).copied();
+                    fx.scheduled
+                        .extend(self.start(c, meta, &t, start, stop, &mut fx.owed));
                 }
             }
             Action::Assigned(department) => {
-                plan.department = department.clone();
-                clock::Entity::update_many()
-                    .col_expr(clock::Column::Department, Expr::value(department))
-                    .filter(clock::Column::ComplaintId.eq(meta.complaint_id.as_str()))
-                    .exec(txn)
-                    .await?;
-                out.extend(
-                    self.trigger(txn, meta, &mut plan, at, &["assigned"])
-                        .await?,
-                );
+                c.set_department(&department);
+                for k in &mut c.clocks {
+                    if k.model.department != department {
+                        k.model.department = department.clone();
+                        k.touch();
+                    }
+                }
+                self.trigger(c, meta, at, &["assigned"], fx);
             }
             Action::Transferred { to, deadline } => {
-                plan.department = to.clone();
-                out.extend(
-                    self.trigger(txn, meta, &mut plan, at, &["transferred"])
-                        .await?,
-                );
-                out.extend(
-                    self.transfer_form(txn, meta, &plan, at, &to, deadline)
-                        .await?,
-                );
+                c.set_department(&to);
+                self.trigger(c, meta, at, &["transferred"], fx);
+                fx.scheduled
+                    .extend(self.transfer_form(c, meta, at, &to, deadline, &mut fx.owed));
             }
-            Action::Trigger(names) => {
-                out.extend(self.trigger(txn, meta, &mut plan, at, names).await?);
-            }
-            Action::Pause => out.extend(self.pause(txn, meta, at).await?),
-            Action::Resume => out.extend(self.resume(txn, meta, at).await?),
+            Action::Trigger(names) => self.trigger(c, meta, at, names, fx),
+            Action::Pause => self.pause(c, at),
+            Action::Resume => self.resume(c, at, fx),
         }
-        Ok(out)
     }
 
-    async fn trigger(
+    fn trigger(
         &self,
-        txn: &DatabaseTransaction,
+        c: &mut Complaint,
         meta: &v1::EventMeta,
-        plan: &mut plan::Model,
         at: i64,
         names: &[&str],
-    ) -> Result<Vec<Scheduled>, DbErr> {
-        let mut seen = seen_map(&plan.seen);
+        fx: &mut Effects,
+    ) {
         let mut fresh = Vec::new();
         for n in names {
-            if !seen.contains_key(*n) {
-                seen.insert((*n).to_owned(), at);
+            if !c.seen.contains_key(*n) {
+                c.seen.insert((*n).to_owned(), at);
                 fresh.push(*n);
             }
         }
-        plan.seen = serde_json::to_string(&seen).unwrap_or_else(|_| "{}".into());
-        save_plan(txn, plan).await?;
+        if !fresh.is_empty() {
+            c.plan_changed = true;
+        }
         // Meet the open clocks that stop on these triggers (every time they happen).
-        let open = clock::Entity::find()
-            .filter(clock::Column::ComplaintId.eq(meta.complaint_id.as_str()))
-            .filter(clock::Column::StopsOn.is_in(names.iter().copied()))
-            .filter(clock::Column::State.is_in(["running", "paused", "breached"]))
-            .all(txn)
-            .await?;
-        for c in open {
-            self.meet(txn, c, at).await?;
+        for k in &mut c.clocks {
+            if names.contains(&k.model.stops_on.as_str()) && is_open(&k.model.state) {
+                self.meet(k, at, &mut fx.owed);
+            }
         }
         // Start the planned targets these triggers start (first time only).
-        let targets: Vec<TargetPlan> = serde_json::from_str(&plan.targets).unwrap_or_default();
-        let mut out = Vec::new();
-        for t in targets
+        let starts: Vec<TargetPlan> = c
+            .targets
             .iter()
             .filter(|t| fresh.contains(&t.starts_on.as_str()))
-        {
-            out.extend(self.start(txn, meta, plan, t, at, &seen).await?);
+            .cloned()
+            .collect();
+        for t in starts {
+            let stop = c.seen.get(&t.stops_on).copied();
+            fx.scheduled
+                .extend(self.start(c, meta, &t, at, stop, &mut fx.owed));
         }
-        Ok(out)
     }
 
     /// Runs the transfer form's clock on the form's own deadline: the planned target
     /// that starts on `transferred` if the policy has one, else `transfer_form` (met
     /// when the complaint is resolved). A later transfer restarts the same clock on the
     /// new form.
-    async fn transfer_form(
+    fn transfer_form(
         &self,
-        txn: &DatabaseTransaction,
+        c: &mut Complaint,
         meta: &v1::EventMeta,
-        plan: &plan::Model,
         at: i64,
         to: &str,
         deadline: i64,
-    ) -> Result<Option<Scheduled>, DbErr> {
-        let targets: Vec<TargetPlan> = serde_json::from_str(&plan.targets).unwrap_or_default();
-        let planned = targets.iter().find(|t| t.starts_on == "transferred");
+        owed: &mut Vec<Owed>,
+    ) -> Option<Scheduled> {
+        let planned = c
+            .targets
+            .iter()
+            .find(|t| t.starts_on == "transferred")
+            .cloned();
         let target = planned
+            .as_ref()
             .map(|t| t.target.clone())
             .unwrap_or_else(|| TRANSFER_FORM.to_owned());
         let detail = format!("transfer form to {to}, due {}", time::rfc3339(deadline));
-        let existing = clock::Entity::find()
-            .filter(clock::Column::ComplaintId.eq(meta.complaint_id.as_str()))
-            .filter(clock::Column::Target.eq(target.as_str()))
-            .one(txn)
-            .await?;
-        let mut c = match existing {
-            Some(c) => c,
-            None => {
-                let t = TargetPlan {
-                    target: target.clone(),
-                    within: WithinPlan::Hours {
-                        ms: (deadline - at).max(1),
-                    },
-                    describe: "the transfer form's deadline".into(),
-                    calendar: "24x7".into(),
-                    warn_at: planned.map(|t| t.warn_at.clone()).unwrap_or_default(),
-                    starts_on: "transferred".into(),
-                    stops_on: planned
-                        .map(|t| t.stops_on.clone())
-                        .unwrap_or_else(|| "resolved".into()),
-                };
-                self.start(txn, meta, plan, &t, at, &BTreeMap::new())
-                    .await?;
-                match clock::Entity::find()
-                    .filter(clock::Column::ComplaintId.eq(meta.complaint_id.as_str()))
-                    .filter(clock::Column::Target.eq(target.as_str()))
-                    .one(txn)
-                    .await?
-                {
-                    Some(c) => c,
-                    None => return Ok(None),
-                }
-            }
-        };
-        let cal = self.calendar(&c.calendar);
-        c.state = "running".into();
-        c.started_at = at;
-        c.segment_start = at;
-        c.consumed_ms = 0;
-        c.warned_pct = 0;
-        c.ended_at = 0;
-        c.paused_at = 0;
-        c.deadline = deadline.max(at);
-        c.allowance_ms = elapsed(&cal, at, c.deadline).0.max(1);
-        c.within = "the transfer form's deadline".into();
-        c.department = to.to_owned();
-        c.next_fire_at = next_fire(&cal, &c);
-        c.history = push_history(&c.history, at, "transferred", &detail);
-        c.updated_at = time::now_ms();
-        clock::Entity::update(to_active(&c)).exec(txn).await?;
-        Ok(uuid::Uuid::parse_str(&c.clock_id).ok().map(|id| Scheduled {
-            clock_id: id.as_u128(),
-            fire_at: c.next_fire_at,
-        }))
+        if c.clock(&target).is_none() {
+            let t = TargetPlan {
+                target: target.clone(),
+                within: WithinPlan::Hours {
+                    ms: (deadline - at).max(1),
+                },
+                describe: "the transfer form's deadline".into(),
+                calendar: "24x7".into(),
+                warn_at: planned
+                    .as_ref()
+                    .map(|t| t.warn_at.clone())
+                    .unwrap_or_default(),
+                starts_on: "transferred".into(),
+                stops_on: planned
+                    .as_ref()
+                    .map(|t| t.stops_on.clone())
+                    .unwrap_or_else(|| "resolved".into()),
+            };
+            self.start(c, meta, &t, at, None, owed);
+        }
+        let k = c.clock_mut(&target)?;
+        let cal = self.calendar(&k.model.calendar);
+        let m = &mut k.model;
+        m.state = "running".into();
+        m.started_at = at;
+        m.segment_start = at;
+        m.consumed_ms = 0;
+        m.warned_pct = 0;
+        m.ended_at = 0;
+        m.paused_at = 0;
+        m.deadline = deadline.max(at);
+        m.allowance_ms = elapsed(&cal, at, m.deadline).0.max(1);
+        m.within = "the transfer form's deadline".into();
+        m.department = to.to_owned();
+        m.next_fire_at = next_fire(&cal, m);
+        m.history = push_history(&m.history, at, "transferred", &detail);
+        m.updated_at = time::now_ms();
+        let s = scheduled(m);
+        k.touch();
+        s
     }
 
-    async fn start(
+    /// Starts a clock for target `t` unless the complaint already has one. `stop`: when
+    /// the trigger that meets it was first seen, if it was (the events arrived out of
+    /// order): then it is met at once.
+    fn start(
         &self,
-        txn: &DatabaseTransaction,
+        c: &mut Complaint,
         meta: &v1::EventMeta,
-        plan: &plan::Model,
         t: &TargetPlan,
         at: i64,
-        seen: &BTreeMap<String, i64>,
-    ) -> Result<Option<Scheduled>, DbErr> {
+        stop: Option<i64>,
+        owed: &mut Vec<Owed>,
+    ) -> Option<Scheduled> {
+        if c.clock(&t.target).is_some() {
+            return None;
+        }
         let cal = self.calendar(&t.calendar);
         let mut notes = Vec::new();
         let deadline = match &t.within {
@@ -405,7 +555,7 @@ impl Engine {
             "[]",
             at,
             "started",
-            &format!("{} ({})", t.describe, plan.policy),
+            &format!("{} ({})", t.describe, c.policy),
         );
         for n in &notes {
             tracing::warn!(ticket = %meta.ticket_no, target = %t.target, "{n}; counted in calendar time");
@@ -416,13 +566,12 @@ impl Engine {
                 &format!("{n}; counted in calendar time"),
             );
         }
-        let clock_id = uuid::Uuid::now_v7();
         let mut model = clock::Model {
-            clock_id: clock_id.to_string(),
+            clock_id: uuid::Uuid::now_v7().to_string(),
             complaint_id: meta.complaint_id.clone(),
             ticket_no: meta.ticket_no.clone(),
             target: t.target.clone(),
-            policy: plan.policy.clone(),
+            policy: c.policy.clone(),
             calendar,
             within: t.describe.clone(),
             stops_on: t.stops_on.clone(),
@@ -442,54 +591,42 @@ impl Engine {
             next_fire_at: 0,
             ended_at: 0,
             paused_at: 0,
-            department: plan.department.clone(),
+            department: c.department.clone(),
             history,
             updated_at: time::now_ms(),
         };
         model.next_fire_at = next_fire(&count_cal, &model);
-        let inserted = clock::Entity::insert(to_active(&model))
-            .on_conflict(
-                sea_orm::sea_query::OnConflict::columns([
-                    clock::Column::ComplaintId,
-                    clock::Column::Target,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .exec_without_returning(txn)
-            .await?;
-        if inserted == 0 {
-            return Ok(None);
-        }
-        outbox::enqueue(
-            txn,
-            &v1::SlaClockStarted {
-                meta: Some(events::meta(
-                    SOURCE,
-                    &meta.complaint_id,
-                    &meta.ticket_no,
-                    meta.complaint_version,
-                )),
-                clock_id: model.clock_id.clone(),
-                target: model.target.clone(),
-                started_at: Some(time::to_timestamp(at)),
-                deadline: Some(time::to_timestamp(deadline)),
-                policy: model.policy.clone(),
-            },
-        )
-        .await?;
-        // Its stop already happened (the events arrived out of order): met at once.
-        if let Some(stop) = seen.get(&t.stops_on).copied() {
-            self.meet(txn, model, stop.max(at)).await?;
-            return Ok(None);
-        }
-        Ok(Some(Scheduled {
-            clock_id: clock_id.as_u128(),
-            fire_at: model.next_fire_at,
-        }))
+        owed.push(Owed::Started(v1::SlaClockStarted {
+            meta: Some(events::meta(
+                SOURCE,
+                &meta.complaint_id,
+                &meta.ticket_no,
+                meta.complaint_version,
+            )),
+            clock_id: model.clock_id.clone(),
+            target: model.target.clone(),
+            started_at: Some(time::to_timestamp(at)),
+            deadline: Some(time::to_timestamp(deadline)),
+            policy: model.policy.clone(),
+        }));
+        let mut k = ClockRow {
+            model,
+            change: Change::New,
+        };
+        let s = match stop {
+            // Its stop already happened (the events arrived out of order): met at once.
+            Some(stop) => {
+                self.meet(&mut k, stop.max(at), owed);
+                None
+            }
+            None => scheduled(&k.model),
+        };
+        c.insert(k);
+        s
     }
 
-    async fn meet(&self, txn: &DatabaseTransaction, c: clock::Model, at: i64) -> Result<(), DbErr> {
+    fn meet(&self, k: &mut ClockRow, at: i64, owed: &mut Vec<Owed>) {
+        let c = &mut k.model;
         let cal = self.calendar(&c.calendar);
         let used = c.consumed_ms
             + if c.state == "running" || c.state == "breached" {
@@ -498,7 +635,7 @@ impl Engine {
                 0
             };
         let margin_ms = c.allowance_ms - used;
-        let history = push_history(
+        c.history = push_history(
             &c.history,
             at,
             "met",
@@ -508,117 +645,62 @@ impl Engine {
                 format!("late by {}s", -margin_ms / 1000)
             },
         );
-        let done = clock::Entity::update_many()
-            .col_expr(clock::Column::State, Expr::value("met"))
-            .col_expr(clock::Column::EndedAt, Expr::value(at))
-            .col_expr(clock::Column::ConsumedMs, Expr::value(used))
-            .col_expr(clock::Column::NextFireAt, Expr::value(0))
-            .col_expr(clock::Column::History, Expr::value(history))
-            .col_expr(clock::Column::UpdatedAt, Expr::value(time::now_ms()))
-            .filter(clock::Column::ClockId.eq(c.clock_id.as_str()))
-            .filter(clock::Column::State.eq(c.state.as_str()))
-            .exec(txn)
-            .await?;
-        if done.rows_affected == 1 {
-            outbox::enqueue(
-                txn,
-                &v1::SlaClockMet {
-                    meta: Some(events::meta(SOURCE, &c.complaint_id, &c.ticket_no, 0)),
-                    clock_id: c.clock_id,
-                    target: c.target,
-                    deadline: Some(time::to_timestamp(c.deadline)),
-                    met_at: Some(time::to_timestamp(at)),
-                    margin_seconds: margin_ms / 1000,
-                },
-            )
-            .await?;
-        }
-        Ok(())
+        c.state = "met".into();
+        c.ended_at = at;
+        c.consumed_ms = used;
+        c.next_fire_at = 0;
+        c.updated_at = time::now_ms();
+        owed.push(Owed::Met(v1::SlaClockMet {
+            meta: Some(events::meta(SOURCE, &c.complaint_id, &c.ticket_no, 0)),
+            clock_id: c.clock_id.clone(),
+            target: c.target.clone(),
+            deadline: Some(time::to_timestamp(c.deadline)),
+            met_at: Some(time::to_timestamp(at)),
+            margin_seconds: margin_ms / 1000,
+        }));
+        k.touch();
     }
 
-    async fn pause(
-        &self,
-        txn: &DatabaseTransaction,
-        meta: &v1::EventMeta,
-        at: i64,
-    ) -> Result<Vec<Scheduled>, DbErr> {
-        let running = clock::Entity::find()
-            .filter(clock::Column::ComplaintId.eq(meta.complaint_id.as_str()))
-            .filter(clock::Column::State.eq("running"))
-            .all(txn)
-            .await?;
-        for c in running {
-            let cal = self.calendar(&c.calendar);
-            let used = c.consumed_ms + elapsed(&cal, c.segment_start, at.max(c.segment_start)).0;
-            clock::Entity::update_many()
-                .col_expr(clock::Column::State, Expr::value("paused"))
-                .col_expr(clock::Column::ConsumedMs, Expr::value(used))
-                .col_expr(clock::Column::PausedAt, Expr::value(at))
-                .col_expr(clock::Column::NextFireAt, Expr::value(0))
-                .col_expr(
-                    clock::Column::History,
-                    Expr::value(push_history(
-                        &c.history,
-                        at,
-                        "paused",
-                        "awaiting the customer",
-                    )),
-                )
-                .col_expr(clock::Column::UpdatedAt, Expr::value(time::now_ms()))
-                .filter(clock::Column::ClockId.eq(c.clock_id.as_str()))
-                .filter(clock::Column::State.eq("running"))
-                .exec(txn)
-                .await?;
-        }
-        Ok(Vec::new())
-    }
-
-    async fn resume(
-        &self,
-        txn: &DatabaseTransaction,
-        meta: &v1::EventMeta,
-        at: i64,
-    ) -> Result<Vec<Scheduled>, DbErr> {
-        let paused = clock::Entity::find()
-            .filter(clock::Column::ComplaintId.eq(meta.complaint_id.as_str()))
-            .filter(clock::Column::State.eq("paused"))
-            .all(txn)
-            .await?;
-        let mut out = Vec::new();
-        for mut c in paused {
-            let cal = self.calendar(&c.calendar);
-            let at = at.max(c.paused_at);
-            let remaining = c.allowance_ms - c.consumed_ms;
-            let (deadline, _) = advance(&cal, at, remaining);
-            c.state = "running".into();
-            c.segment_start = at;
-            c.deadline = deadline.max(at);
-            c.next_fire_at = next_fire(&cal, &c);
-            let detail = format!("resumed; new deadline {}", time::rfc3339(c.deadline));
-            let done = clock::Entity::update_many()
-                .col_expr(clock::Column::State, Expr::value("running"))
-                .col_expr(clock::Column::SegmentStart, Expr::value(at))
-                .col_expr(clock::Column::Deadline, Expr::value(c.deadline))
-                .col_expr(clock::Column::NextFireAt, Expr::value(c.next_fire_at))
-                .col_expr(
-                    clock::Column::History,
-                    Expr::value(push_history(&c.history, at, "resumed", &detail)),
-                )
-                .col_expr(clock::Column::UpdatedAt, Expr::value(time::now_ms()))
-                .filter(clock::Column::ClockId.eq(c.clock_id.as_str()))
-                .filter(clock::Column::State.eq("paused"))
-                .exec(txn)
-                .await?;
-            if done.rows_affected == 1 {
-                if let Ok(id) = uuid::Uuid::parse_str(&c.clock_id) {
-                    out.push(Scheduled {
-                        clock_id: id.as_u128(),
-                        fire_at: c.next_fire_at,
-                    });
-                }
+    /// Pauses the running clocks; pausing a paused clock changes nothing.
+    fn pause(&self, c: &mut Complaint, at: i64) {
+        for k in &mut c.clocks {
+            if k.model.state != "running" {
+                continue;
             }
+            let m = &mut k.model;
+            let cal = self.calendar(&m.calendar);
+            m.consumed_ms += elapsed(&cal, m.segment_start, at.max(m.segment_start)).0;
+            m.state = "paused".into();
+            m.paused_at = at;
+            m.next_fire_at = 0;
+            m.history = push_history(&m.history, at, "paused", "awaiting the customer");
+            m.updated_at = time::now_ms();
+            k.touch();
         }
-        Ok(out)
+    }
+
+    /// Resumes the paused clocks; the deadline moves by the paused time. Resuming a
+    /// running clock changes nothing.
+    fn resume(&self, c: &mut Complaint, at: i64, fx: &mut Effects) {
+        for k in &mut c.clocks {
+            if k.model.state != "paused" {
+                continue;
+            }
+            let m = &mut k.model;
+            let cal = self.calendar(&m.calendar);
+            let at = at.max(m.paused_at);
+            let remaining = m.allowance_ms - m.consumed_ms;
+            let (deadline, _) = advance(&cal, at, remaining);
+            m.state = "running".into();
+            m.segment_start = at;
+            m.deadline = deadline.max(at);
+            m.next_fire_at = next_fire(&cal, m);
+            let detail = format!("resumed; new deadline {}", time::rfc3339(m.deadline));
+            m.history = push_history(&m.history, at, "resumed", &detail);
+            m.updated_at = time::now_ms();
+            fx.scheduled.extend(scheduled(m));
+            k.touch();
+        }
     }
 
     /// Looks at a running clock whose timer is due: announces the warning thresholds
@@ -710,68 +792,7 @@ impl Engine {
     }
 }
 
-fn seen_map(text: &str) -> BTreeMap<String, i64> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
-/// The complaint's plan, locked for this transaction. Events about one complaint
-/// arrive on several consumers at once (complaints, routing, transfers); the row lock
-/// (`FOR UPDATE` on PostgreSQL; SQLite has one writer anyway) makes them take turns, so
-/// no consumer overwrites what another just wrote. The row is created first if missing,
-/// so there is always a row to lock.
-async fn load_plan(txn: &DatabaseTransaction, meta: &v1::EventMeta) -> Result<plan::Model, DbErr> {
-    plan::Entity::insert(plan::ActiveModel {
-        complaint_id: Set(meta.complaint_id.clone()),
-        ticket_no: Set(meta.ticket_no.clone()),
-        policy: Set(String::new()),
-        targets: Set("[]".into()),
-        seen: Set("{}".into()),
-        department: Set(String::new()),
-        updated_at: Set(time::now_ms()),
-    })
-    .on_conflict(
-        sea_orm::sea_query::OnConflict::column(plan::Column::ComplaintId)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(txn)
-    .await?;
-    plan::Entity::find_by_id(meta.complaint_id.clone())
-        .lock_exclusive()
-        .one(txn)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound(format!("plan of {}", meta.complaint_id)))
-}
-
-async fn save_plan(txn: &DatabaseTransaction, p: &plan::Model) -> Result<(), DbErr> {
-    let am = plan::ActiveModel {
-        complaint_id: Set(p.complaint_id.clone()),
-        ticket_no: Set(p.ticket_no.clone()),
-        policy: Set(p.policy.clone()),
-        targets: Set(p.targets.clone()),
-        seen: Set(p.seen.clone()),
-        department: Set(p.department.clone()),
-        updated_at: Set(time::now_ms()),
-    };
-    plan::Entity::insert(am)
-        .on_conflict(
-            sea_orm::sea_query::OnConflict::column(plan::Column::ComplaintId)
-                .update_columns([
-                    plan::Column::TicketNo,
-                    plan::Column::Policy,
-                    plan::Column::Targets,
-                    plan::Column::Seen,
-                    plan::Column::Department,
-                    plan::Column::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
-    Ok(())
-}
-
-fn to_active(m: &clock::Model) -> clock::ActiveModel {
+pub(crate) fn to_active(m: &clock::Model) -> clock::ActiveModel {
     clock::ActiveModel {
         clock_id: Set(m.clock_id.clone()),
         complaint_id: Set(m.complaint_id.clone()),

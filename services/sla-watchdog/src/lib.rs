@@ -6,6 +6,7 @@
 //! are fired by durable timers ([`timer`]); `sla.started`, `sla.warning`,
 //! `sla.breached` and `sla.met` leave through the outbox.
 
+pub mod batch;
 pub mod clocks;
 pub mod engine;
 pub mod entity;
@@ -74,14 +75,15 @@ impl Settings {
     }
 }
 
+/// Messages a consumer takes in one batch (one transaction).
+pub const BATCH: usize = 256;
+
 /// What the consumers, the timer and the gRPC API share.
 pub struct State {
     pub db: DatabaseConnection,
     pub outbox: OutboxSignal,
     pub engine: Engine,
     pub timers: TimerQueue,
-    /// Timers changed by the consumers' current batch, scheduled once it commits.
-    pub pending: std::sync::Mutex<Vec<engine::Scheduled>>,
     pub horizon: Duration,
 }
 
@@ -117,7 +119,6 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
             }),
         },
         timers: TimerQueue::default(),
-        pending: Default::default(),
         horizon: settings.horizon,
     });
     for (stream, durable, filter) in [
@@ -125,15 +126,16 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         ("ROUTING", "sla-routing", "routing.assigned"),
         ("ROUTING", "sla-transfers", "routing.transferred"),
     ] {
-        let (st, after) = (state.clone(), state.clone());
-        kit.consume_batched(
+        let handler = Arc::new(clocks::Consumer::new(state.clone(), durable));
+        let after = handler.clone();
+        kit.consume_batches(
             ConsumerSpec::new(stream, durable, filter),
-            256,
-            move |txn, d| {
-                let st = st.clone();
-                async move { clocks::handle(&st, &txn, durable, d).await }
+            BATCH,
+            move |txn, deliveries| {
+                let handler = handler.clone();
+                async move { handler.handle(&txn, &deliveries).await }
             },
-            move || clocks::after_commit(&after),
+            move || after.after_commit(),
         );
     }
     kit.spawn(timer::run(state.clone(), settings.sweep, shutdown.clone()));

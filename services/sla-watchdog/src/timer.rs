@@ -160,8 +160,12 @@ pub async fn fire_batch(st: &State, clock_ids: &[u128], now: i64) -> Result<usiz
         .map(|id| uuid::Uuid::from_u128(*id).to_string())
         .collect();
     let txn = st.db.begin().await?;
+    // In the order a batch of events locks clocks in (crate::batch: by complaint, then
+    // target), so the two never wait on each other in a cycle on PostgreSQL.
     let rows = clock::Entity::find()
         .filter(clock::Column::ClockId.is_in(ids))
+        .order_by_asc(clock::Column::ComplaintId)
+        .order_by_asc(clock::Column::Target)
         .all(&txn)
         .await?;
     let mut fired = 0;
