@@ -111,48 +111,49 @@ pub async fn begin_once(
 /// Rows per multi-row statement: far below SQLite's and PostgreSQL's parameter limits.
 const CHUNK: usize = 1000;
 
-/// Records many events for `consumer` in the caller's transaction with a few
-/// multi-row statements. Answers, in the order of `event_ids`, whether each is seen for
-/// the first time: `false` for an id handled before, or repeated earlier in the slice.
+/// Records many events for `consumer` in the caller's transaction, with one
+/// `INSERT … ON CONFLICT DO NOTHING RETURNING event_id` a chunk (no look-up first: on a
+/// busy inbox that read is what costs). Answers, in the order of `event_ids`, whether
+/// each is seen for the first time: `false` for an id handled before, or repeated
+/// earlier in the slice.
 pub async fn record_many<C: ConnectionTrait>(
     conn: &C,
     consumer: &str,
     event_ids: &[&str],
 ) -> Result<Vec<bool>, DbErr> {
-    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    use sea_orm::sea_query::Query;
     use std::collections::HashSet;
 
-    let mut seen: HashSet<String> = HashSet::with_capacity(event_ids.len());
-    for chunk in event_ids.chunks(CHUNK) {
-        let found: Vec<String> = entity::Entity::find()
-            .select_only()
-            .column(entity::Column::EventId)
-            .filter(entity::Column::Consumer.eq(consumer))
-            .filter(entity::Column::EventId.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(conn)
-            .await?;
-        seen.extend(found);
-    }
-    let now = crate::time::now_ms();
-    let mut fresh = Vec::with_capacity(event_ids.len());
-    let mut rows = Vec::new();
+    // Repeats within the slice are answered here; the store sees each id once.
+    let mut unique: Vec<&str> = Vec::with_capacity(event_ids.len());
+    let mut first = HashSet::with_capacity(event_ids.len());
     for id in event_ids {
-        let new = seen.insert((*id).to_owned());
-        fresh.push(new);
-        if new {
-            rows.push(entity::ActiveModel {
-                consumer: Set(consumer.to_owned()),
-                event_id: Set((*id).to_owned()),
-                handled_at: Set(now),
-            });
+        if first.insert(*id) {
+            unique.push(id);
         }
     }
-    while !rows.is_empty() {
-        let rest = rows.split_off(rows.len().min(CHUNK));
-        entity::Entity::insert_many(std::mem::replace(&mut rows, rest))
-            .exec_without_returning(conn)
-            .await?;
+    let now = crate::time::now_ms();
+    let backend = conn.get_database_backend();
+    let mut inserted: HashSet<String> = HashSet::with_capacity(unique.len());
+    for chunk in unique.chunks(CHUNK) {
+        let mut q = Query::insert();
+        q.into_table(entity::Entity).columns([
+            entity::Column::Consumer,
+            entity::Column::EventId,
+            entity::Column::HandledAt,
+        ]);
+        for id in chunk {
+            q.values_panic([consumer.into(), (*id).into(), now.into()]);
+        }
+        q.on_conflict(
+            OnConflict::columns([entity::Column::Consumer, entity::Column::EventId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .returning_col(entity::Column::EventId);
+        for row in conn.query_all(backend.build(&q)).await? {
+            inserted.insert(row.try_get::<String>("", "event_id")?);
+        }
     }
-    Ok(fresh)
+    Ok(event_ids.iter().map(|id| inserted.remove(*id)).collect())
 }
