@@ -45,8 +45,9 @@ pub const DEFAULT_PAGE: u64 = 50;
 pub const MAX_QUERY_TERMS: usize = 32;
 /// Longer words are cut to this many characters (in the index and in queries alike).
 const MAX_TERM_CHARS: usize = 64;
-/// Rows per INSERT (SQLite limits the bound variables of one statement).
-const INSERT_CHUNK: usize = 200;
+/// Rows per INSERT (2 values a row: far below the bound-variable limits of SQLite,
+/// 32,766, and PostgreSQL, 65,535).
+const INSERT_CHUNK: usize = 1000;
 /// Complaints per transaction in [`backfill`].
 const BACKFILL_BATCH: u64 = 200;
 
@@ -132,13 +133,25 @@ pub fn tokenize(text: &str) -> Vec<String> {
 /// Indexes `text` (a subject, a body, a message) for `complaint_id`. Call it with the
 /// transaction that writes the text; a term already indexed for the complaint is kept.
 pub async fn index(db: &impl ConnectionTrait, complaint_id: &str, text: &str) -> Result<(), DbErr> {
-    let mut terms = tokenize(&pii::redact_text(text));
-    // The marker: this complaint is indexed (see `backfill`).
-    terms.push(String::new());
-    for chunk in terms.chunks(INSERT_CHUNK) {
-        search_term::Entity::insert_many(chunk.iter().map(|t| search_term::ActiveModel {
+    index_many(db, &[(complaint_id.to_owned(), text.to_owned())]).await
+}
+
+/// [`index`] for many (complaint id, text) pairs at once, with multi-row inserts.
+pub async fn index_many(
+    db: &impl ConnectionTrait,
+    texts: &[(String, String)],
+) -> Result<(), DbErr> {
+    let mut rows: Vec<(String, &str)> = Vec::new();
+    for (complaint_id, text) in texts {
+        let mut terms = tokenize(&pii::redact_text(text));
+        // The marker: this complaint is indexed (see `backfill`).
+        terms.push(String::new());
+        rows.extend(terms.into_iter().map(|t| (t, complaint_id.as_str())));
+    }
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        search_term::Entity::insert_many(chunk.iter().map(|(t, id)| search_term::ActiveModel {
             term: Set(t.clone()),
-            complaint_id: Set(complaint_id.to_owned()),
+            complaint_id: Set((*id).to_owned()),
         }))
         .on_conflict(
             OnConflict::columns([search_term::Column::Term, search_term::Column::ComplaintId])

@@ -42,7 +42,30 @@ pub struct Intake {
 impl Intake {
     /// Starts intake with the test keys; `extra` settings are added (and win).
     pub async fn start(name: &str, extra: &[(&str, &str)]) -> Self {
+        Self::start_after(name, extra, &[]).await
+    }
+
+    /// Like [`Intake::start`], with `waiting` (subject, payload) messages already
+    /// published to JetStream when intake starts, so its consumers find a backlog.
+    pub async fn start_after(
+        name: &str,
+        extra: &[(&str, &str)],
+        waiting: &[(String, Vec<u8>)],
+    ) -> Self {
         let nats = NatsServer::start();
+        if !waiting.is_empty() {
+            let js = jetstream::new(async_nats::connect(nats.url()).await.expect("connect NATS"));
+            ombuds_platform::nats::provision(&js)
+                .await
+                .expect("provision streams");
+            for (subject, payload) in waiting {
+                js.publish(subject.clone(), payload.clone().into())
+                    .await
+                    .expect("publish")
+                    .await
+                    .expect("stream ack");
+            }
+        }
         let db = TestDatabase::new(name).await;
         let (http, grpc) = (free_addr(), free_addr());
         let mut pairs: Vec<(String, String)> = vec![
