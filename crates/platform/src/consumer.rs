@@ -205,7 +205,7 @@ where
     H: Fn(Delivery) -> Fut,
     Fut: Future<Output = Outcome>,
 {
-    let mut messages = open(ctx, spec, 1000).await?;
+    let mut messages = open(ctx, spec, 1000, None).await?;
     loop {
         let next = tokio::select! {
             _ = ctx.shutdown.cancelled() => return Ok(()),
@@ -236,11 +236,14 @@ where
 }
 
 /// The durable pull consumer of `spec` (created on first use, shared by replicas) and
-/// its message stream.
+/// its message stream. `pull_batch` is how many messages each pull request asks for
+/// (the client's default, 200, when `None`): a batching consumer asks for more than a
+/// batch, so that a whole batch is waiting when the previous one is committed.
 async fn open(
     ctx: &ConsumerContext,
     spec: &ConsumerSpec,
     max_ack_pending: i64,
+    pull_batch: Option<usize>,
 ) -> anyhow::Result<pull::Stream> {
     let stream = ctx.js.get_stream(spec.stream).await?;
     let consumer: jetstream::consumer::Consumer<pull::Config> = stream
@@ -256,7 +259,22 @@ async fn open(
             },
         )
         .await?;
-    Ok(consumer.messages().await?)
+    Ok(match pull_batch {
+        Some(batch) => {
+            consumer
+                .stream()
+                .max_messages_per_batch(batch)
+                .heartbeat(Duration::from_secs(15))
+                .messages()
+                .await?
+        }
+        None => consumer.messages().await?,
+    })
+}
+
+/// Messages a batching consumer asks for per pull request: two batches.
+fn pull_batch(max_batch: usize) -> Option<usize> {
+    Some((2 * max_batch).clamp(200, 10_000))
 }
 
 fn detach(msg: &jetstream::Message) -> anyhow::Result<Delivery> {
@@ -375,7 +393,9 @@ async fn dead_letter(
 }
 
 /// Waits for the next message, then takes those already waiting behind it, up to
-/// `max_batch`. `None` when shutdown is signalled.
+/// `max_batch`. `None` when shutdown is signalled. (Taking them is exempt from tokio's
+/// cooperative budget, which would otherwise answer "not ready" after 128 messages in
+/// one poll and cap every batch there.)
 async fn next_batch(
     ctx: &ConsumerContext,
     spec: &ConsumerSpec,
@@ -400,7 +420,7 @@ async fn next_batch(
         if batch.len() >= max_batch {
             break;
         }
-        match messages.next().now_or_never() {
+        match tokio::task::unconstrained(messages.next()).now_or_never() {
             Some(m) => next = m,
             None => break,
         }
@@ -460,7 +480,7 @@ where
     Fut: Future<Output = Result<Vec<Outcome>, sea_orm::DbErr>>,
     A: Fn(),
 {
-    let mut messages = open(ctx, spec, 10_000).await?;
+    let mut messages = open(ctx, spec, 10_000, pull_batch(max_batch)).await?;
     loop {
         let Some(batch) = next_batch(ctx, spec, &mut messages, max_batch).await? else {
             return Ok(());

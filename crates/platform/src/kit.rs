@@ -2,7 +2,7 @@
 //!
 //! `Kit::start` binds the HTTP and gRPC ports (so a taken port fails at once), opens
 //! the store and runs the service's migrations, connects to NATS, provisions the
-//! streams and starts the outbox relay. The service then adds its consumers and
+//! streams and starts the outbox relay (and, on SQLite, the WAL checkpointer). The service then adds its consumers and
 //! background loops and calls [`Kit::run`] with its routes. On shutdown, consumers
 //! finish the message in hand, servers finish in-flight requests, the relay publishes
 //! what is left, and the NATS connection is drained.
@@ -99,6 +99,13 @@ impl Kit {
             }
             .run(relay_stop.clone()),
         );
+        if crate::db::is_sqlite(&settings.database_url) {
+            relay.spawn(crate::db::checkpoint_wal(
+                settings.database_url.clone(),
+                crate::db::CHECKPOINT_EVERY,
+                relay_stop.clone(),
+            ));
+        }
         relay.close();
         Ok(Self {
             settings,

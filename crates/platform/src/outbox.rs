@@ -191,11 +191,19 @@ pub struct Relay {
     pub batch: u64,
 }
 
+/// The relay flushes at most this often while it keeps up (one that found a full batch
+/// goes on at once). Under load, rows are then published in groups rather than a few
+/// after every commit, which halves the transactions against the store: on SQLite,
+/// one writer shared with the service's own consumers. An event waits at most this
+/// much longer; the first after a quiet spell does not wait.
+pub const PACE: Duration = Duration::from_millis(20);
+
 impl Relay {
     /// Runs until `stop` is cancelled, then publishes whatever is still pending once more.
     pub async fn run(self, stop: CancellationToken) {
         let mut prune = tokio::time::interval(Duration::from_secs(60));
         loop {
+            let started = tokio::time::Instant::now();
             match self.flush_once().await {
                 Ok(n) if n as u64 >= self.batch => continue,
                 Ok(_) => {}
@@ -212,6 +220,10 @@ impl Relay {
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 _ = prune.tick() => self.prune().await,
                 _ = stop.cancelled() => break,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(started + PACE) => {}
+                _ = stop.cancelled() => {}
             }
         }
         for _ in 0..100 {

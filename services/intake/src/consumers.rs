@@ -1,9 +1,10 @@
 //! Intake's JetStream consumers:
 //!
-//! - `intake-contacts` on `intake.>`: contacts from channel adapters. The channel is
-//!   the subject's last token; the payload is a `v1::ContactSubmitted` (protobuf) or the
-//!   HTTP contract's JSON body. Undecodable or invalid contacts go to
-//!   `dlq.intake.decode` / `dlq.intake.invalid` with the reason.
+//! - `intake-contacts` on `intake.>`: contacts from channel adapters, up to
+//!   [`MAX_BATCH`] recorded in one transaction. The channel is the subject's last
+//!   token; the payload is a `v1::ContactSubmitted` (protobuf) or the HTTP contract's
+//!   JSON body. Undecodable or invalid contacts go to `dlq.intake.decode` /
+//!   `dlq.intake.invalid` with the reason, and their valid neighbours are recorded.
 //! - `intake-routing` on `routing.assigned`: the department and assignee; a received or
 //!   triaged complaint moves to `assigned` ([`crate::lifecycle`]).
 //! - `intake-transfers` on `routing.transferred`: a transfer form moves the complaint to
@@ -23,14 +24,20 @@ use crate::{
     store, State,
 };
 
+/// The most contacts recorded in one transaction.
+pub const MAX_BATCH: usize = 500;
+
 pub fn start(kit: &Kit, state: Arc<State>) {
     let st = state.clone();
-    kit.consume(
+    let outbox = state.outbox.clone();
+    kit.consume_batches(
         ConsumerSpec::new("INTAKE", "intake-contacts", "intake.>"),
-        move |d| {
+        MAX_BATCH,
+        move |txn, ds| {
             let st = st.clone();
-            async move { on_contact(&st, d).await }
+            async move { on_contacts(&st, &txn, ds).await }
         },
+        move || outbox.wake(),
     );
     let st = state.clone();
     kit.consume(
@@ -80,19 +87,44 @@ pub fn parse_contact(d: &Delivery) -> Result<contact::NewContact, Outcome> {
     parsed.map_err(|e| Outcome::poison("invalid", format!("contact on {}: {e}", d.subject)))
 }
 
-async fn on_contact(st: &State, d: Delivery) -> Outcome {
-    let contact = match parse_contact(&d) {
-        Ok(c) => c,
-        Err(o) => return o,
-    };
-    if let Err(e) = st.check(&contact) {
-        return Outcome::poison("invalid", e.to_string());
+/// A valid contact, or the dead letter it is.
+fn valid_contact(st: &State, d: &Delivery) -> Result<contact::NewContact, Outcome> {
+    let contact = parse_contact(d)?;
+    st.check(&contact)
+        .map_err(|e| Outcome::poison("invalid", format!("contact on {}: {e}", d.subject)))?;
+    Ok(contact)
+}
+
+/// A batch of contacts: the invalid ones are dead-lettered (having written nothing),
+/// the valid ones recorded together ([`crate::recording::record_batch`]). A new
+/// complaint or an append is `Done`; a contact recorded before is `Duplicate`.
+async fn on_contacts(
+    st: &State,
+    txn: &sea_orm::DatabaseTransaction,
+    ds: Vec<Delivery>,
+) -> Result<Vec<Outcome>, sea_orm::DbErr> {
+    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(ds.len());
+    let mut valid = Vec::with_capacity(ds.len());
+    for d in &ds {
+        match valid_contact(st, d) {
+            Ok(c) => {
+                valid.push(c);
+                outcomes.push(None);
+            }
+            Err(o) => outcomes.push(Some(o)),
+        }
     }
-    match st.record(&contact).await {
-        Ok(r) if r.created => Outcome::Done,
-        Ok(_) => Outcome::Duplicate,
-        Err(e) => e.into(),
-    }
+    let mut recorded = st.record_batch(txn, &valid).await?.into_iter();
+    Ok(outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| match recorded.next() {
+                Some(r) if r.created || r.appended => Outcome::Done,
+                Some(_) => Outcome::Duplicate,
+                None => Outcome::retry("the contact was not recorded"),
+            })
+        })
+        .collect())
 }
 
 async fn on_assigned(st: &State, d: Delivery) -> Outcome {

@@ -3,8 +3,9 @@
 //! A contact arrives three ways — `POST /v1/contacts/{channel}` ([`http`]), gRPC
 //! `ComplaintService.Submit` ([`grpc`]) and a JetStream message on `intake.<channel>`
 //! ([`consumers`]) — and each is parsed into a [`contact::NewContact`] and recorded by
-//! [`store::record`]: one complaint per (channel, external id), a human ticket number,
-//! and `complaint.received` through the outbox. Intake then learns the department from
+//! [`recording`] (the consumer many contacts per transaction, HTTP and gRPC one): one
+//! complaint per (channel, external id), a human ticket number, and
+//! `complaint.received` through the outbox. Intake then learns the department from
 //! `routing.assigned` (and `routing.transferred`) and the deadlines from `sla.*`, so
 //! `Get` shows them.
 //!
@@ -34,6 +35,7 @@ pub mod grpc;
 pub mod http;
 pub mod lifecycle;
 pub mod migration;
+pub mod recording;
 pub mod sealing;
 pub mod search;
 pub mod store;
@@ -193,7 +195,7 @@ impl State {
 
     /// Records a contact and wakes the outbox relay.
     pub async fn record(&self, contact: &NewContact) -> Result<Recorded, DbErr> {
-        let r = store::record(
+        let r = recording::record(
             &self.db,
             &self.vault,
             &self.tickets,
@@ -201,13 +203,36 @@ impl State {
             contact,
         )
         .await?;
-        if r.threaded {
+        if r.created || r.appended {
             self.outbox.wake();
+        }
+        self.observe(contact, &r);
+        Ok(r)
+    }
+
+    /// Records a batch of valid contacts in the caller's transaction (the consumer
+    /// wakes the relay after the commit).
+    pub async fn record_batch(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        contacts: &[NewContact],
+    ) -> Result<Vec<Recorded>, DbErr> {
+        let recorded =
+            recording::record_batch(txn, &self.vault, &self.tickets, &self.threading, contacts)
+                .await?;
+        for (c, r) in contacts.iter().zip(&recorded) {
+            self.observe(c, r);
+        }
+        Ok(recorded)
+    }
+
+    /// The metrics and log lines of a recorded contact.
+    fn observe(&self, contact: &NewContact, r: &Recorded) {
+        if r.threaded {
             tracing::info!(ticket = %r.ticket_no, complaint_id = %r.complaint_id, channel = %contact.channel,
                 reason = %r.linked_reason, "contact threaded into an existing complaint");
         }
         if r.created {
-            self.outbox.wake();
             self.metrics
                 .entry_lag
                 .observe(r.entry_lag_ms.max(0) as f64 / 1000.0);
@@ -217,7 +242,6 @@ impl State {
                 .inc();
             tracing::info!(ticket = %r.ticket_no, complaint_id = %r.complaint_id, channel = %contact.channel, entry_lag_ms = r.entry_lag_ms, "complaint recorded");
         }
-        Ok(r)
     }
 
     /// Applies an agent's lifecycle action, wakes the outbox relay, and answers the

@@ -53,8 +53,9 @@ pub const DEFAULT_PAGE: u64 = 50;
 pub const MAX_QUERY_TERMS: usize = 32;
 /// Longer words are cut to this many characters (in the index and in queries alike).
 const MAX_TERM_CHARS: usize = 64;
-/// Rows per INSERT (SQLite limits the bound variables of one statement).
-const INSERT_CHUNK: usize = 200;
+/// Rows per INSERT (2 values a row: far below the bound-variable limits of SQLite,
+/// 32,766, and PostgreSQL, 65,535).
+const INSERT_CHUNK: usize = 1000;
 
 fn is_cjk(c: char) -> bool {
     matches!(c as u32,
@@ -194,10 +195,33 @@ pub(crate) async fn insert_terms(
     complaint_id: &str,
     terms: &[String],
 ) -> Result<(), DbErr> {
-    for chunk in terms.chunks(INSERT_CHUNK) {
-        search_term::Entity::insert_many(chunk.iter().map(|t| search_term::ActiveModel {
+    let rows: Vec<(String, &str)> = terms.iter().map(|t| (t.clone(), complaint_id)).collect();
+    insert_rows(db, &rows).await
+}
+
+/// [`index`] for many (complaint id, text) pairs at once, with multi-row inserts.
+pub async fn index_many(
+    db: &impl ConnectionTrait,
+    vault: &Vault,
+    texts: &[(String, String)],
+) -> Result<(), DbErr> {
+    let mut rows: Vec<(String, &str)> = Vec::new();
+    for (complaint_id, text) in texts {
+        rows.extend(
+            index_terms(vault, text)
+                .into_iter()
+                .map(|t| (t, complaint_id.as_str())),
+        );
+    }
+    insert_rows(db, &rows).await
+}
+
+/// Inserts (term, complaint id) rows, [`INSERT_CHUNK`] a statement, conflicts ignored.
+async fn insert_rows(db: &impl ConnectionTrait, rows: &[(String, &str)]) -> Result<(), DbErr> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        search_term::Entity::insert_many(chunk.iter().map(|(t, id)| search_term::ActiveModel {
             term: Set(t.clone()),
-            complaint_id: Set(complaint_id.to_owned()),
+            complaint_id: Set((*id).to_owned()),
         }))
         .on_conflict(
             OnConflict::columns([search_term::Column::Term, search_term::Column::ComplaintId])

@@ -1,7 +1,7 @@
 //! Intake's queries and mutations, as plain functions over the store. Every mutation
 //! writes the events it owes to the outbox in the same transaction, and every change
-//! of a complaint bumps its version and writes a `history` row (the agents' lifecycle
-//! actions are in [`crate::actions`]).
+//! of a complaint bumps its version and writes a `history` row (contacts are recorded
+//! by [`crate::recording`], the agents' lifecycle actions are in [`crate::actions`]).
 
 use chrono::{FixedOffset, TimeZone, Utc};
 use ombuds_platform::{events, outbox, pii, time};
@@ -9,16 +9,15 @@ use ombuds_proto::v1;
 use sea_orm::{
     sea_query::{Expr, OnConflict},
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::{
-    contact::NewContact,
     crypto::{CryptoError, Vault},
-    entity::{complaint, contact_key, customer, history, message, sla_clock},
+    entity::{complaint, customer, history, message, sla_clock},
     lifecycle::{self, Action, Status},
-    sealing, threading,
+    sealing,
 };
 
 pub const SOURCE: &str = "intake";
@@ -32,7 +31,8 @@ pub struct TicketFormat {
 }
 
 impl TicketFormat {
-    fn day(&self, ms: i64) -> String {
+    /// The day of a ticket recorded at `ms`: `YYYYMMDD`.
+    pub(crate) fn day(&self, ms: i64) -> String {
         let utc = Utc
             .timestamp_millis_opt(ms)
             .single()
@@ -41,210 +41,24 @@ impl TicketFormat {
     }
 }
 
-/// What `record` did.
+/// What recording a contact did ([`crate::recording`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
     pub complaint_id: String,
     pub ticket_no: String,
     pub status: String,
-    /// False when the same (channel, external_id) had been recorded before.
+    /// A new complaint was opened (false when the same (channel, external_id) had been
+    /// recorded before, or the contact was appended to a complaint).
     pub created: bool,
+    /// The contact was appended to an existing complaint just now (false for a repeat
+    /// of a contact appended before).
+    pub appended: bool,
     pub entry_lag_ms: i64,
     /// True when the contact went to an existing complaint as a customer message
-    /// ([`threading`]); `ticket_no` is then that complaint's.
+    /// ([`crate::threading`]); `ticket_no` is then that complaint's.
     pub threaded: bool,
     /// cited_ticket | email_reply | duplicate, when threaded.
     pub linked_reason: String,
-}
-
-/// Records a contact, exactly once per (channel, external_id): appended to the
-/// complaint it follows up on ([`threading`]) or as a new complaint, emitting
-/// `complaint.received` (or `complaint.message_added`) through the outbox.
-pub async fn record(
-    db: &DatabaseConnection,
-    vault: &Vault,
-    tickets: &TicketFormat,
-    policy: &threading::Policy,
-    c: &NewContact,
-) -> Result<Recorded, DbErr> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        if let Some(existing) = find_by_external(db, &c.channel, &c.external_id).await? {
-            return Ok(existing);
-        }
-        match record_new(db, vault, tickets, policy, c).await {
-            Ok(Some(r)) => return Ok(r),
-            // An agent changed the complaint we were appending to: look again.
-            Ok(None) if attempt < 5 => continue,
-            Ok(None) => {
-                return Err(DbErr::Custom(format!(
-                    "could not append contact to its complaint after {attempt} attempts"
-                )))
-            }
-            // Another request recorded the same contact between our look-up and insert.
-            Err(e) if ombuds_platform::db::is_unique_violation(&e) => {
-                return find_by_external(db, &c.channel, &c.external_id)
-                    .await?
-                    .ok_or(e)
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-async fn find_by_external(
-    db: &impl ConnectionTrait,
-    channel: &str,
-    external_id: &str,
-) -> Result<Option<Recorded>, DbErr> {
-    let opened = complaint::Entity::find()
-        .filter(complaint::Column::Channel.eq(channel))
-        .filter(complaint::Column::ExternalId.eq(external_id))
-        .one(db)
-        .await?
-        .map(|m| Recorded {
-            complaint_id: m.complaint_id,
-            ticket_no: m.ticket_no,
-            status: m.status,
-            created: false,
-            entry_lag_ms: m.recorded_at - m.received_at,
-            threaded: false,
-            linked_reason: String::new(),
-        });
-    match opened {
-        Some(r) => Ok(Some(r)),
-        None => threaded_by_external(db, channel, external_id).await,
-    }
-}
-
-/// A follow-up appended before (`contact_keys`), answered with its complaint.
-async fn threaded_by_external(
-    db: &impl ConnectionTrait,
-    channel: &str,
-    external_id: &str,
-) -> Result<Option<Recorded>, DbErr> {
-    let Some(k) = contact_key::Entity::find_by_id((channel.to_owned(), external_id.to_owned()))
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    Ok(complaint::Entity::find_by_id(k.complaint_id.clone())
-        .one(db)
-        .await?
-        .map(|m| Recorded {
-            complaint_id: m.complaint_id,
-            ticket_no: m.ticket_no,
-            status: m.status,
-            created: false,
-            entry_lag_ms: 0,
-            threaded: true,
-            linked_reason: k.reason,
-        }))
-}
-
-async fn record_new(
-    db: &DatabaseConnection,
-    vault: &Vault,
-    tickets: &TicketFormat,
-    policy: &threading::Policy,
-    c: &NewContact,
-) -> Result<Option<Recorded>, DbErr> {
-    let now = time::now_ms();
-    let received_at = c.received_at.unwrap_or(now).min(now);
-    let txn = db.begin().await?;
-    let cust = find_or_create_customer(&txn, vault, &c.customer, now).await?;
-    if let Some((target, reason)) =
-        threading::target(&txn, &tickets.prefix, policy, c, &cust.customer_id, now).await?
-    {
-        let appended = threading::append(&txn, vault, &target, reason, c, now).await?;
-        if appended.is_some() {
-            txn.commit().await?;
-        } else {
-            txn.rollback().await?;
-        }
-        return Ok(appended);
-    }
-    let seq = next_ticket_seq(&txn, &tickets.day(now)).await?;
-    let ticket_no = format!("{}-{}-{seq:06}", tickets.prefix, tickets.day(now));
-    let complaint_id = uuid::Uuid::now_v7().to_string();
-    let priority = i32::from(crate::taxonomy::priority(c.severity, c.urgency));
-    complaint::Entity::insert(complaint::ActiveModel {
-        complaint_id: Set(complaint_id.clone()),
-        ticket_no: Set(ticket_no.clone()),
-        channel: Set(c.channel.clone()),
-        external_id: Set(c.external_id.clone()),
-        customer_id: Set(cust.customer_id.clone()),
-        kind: Set(c.kind.clone()),
-        category: Set(c.category.clone()),
-        priority: Set(priority),
-        subject: Set(vault.seal_text(&c.subject)),
-        body: Set(vault.seal_text(&c.body)),
-        reference: Set(c.reference.clone()),
-        status: Set("received".into()),
-        department: Set(String::new()),
-        assignee: Set(String::new()),
-        assigned_at: Set(0),
-        received_at: Set(received_at),
-        recorded_at: Set(now),
-        updated_at: Set(now),
-        version: Set(1),
-        sub_category: Set(c.sub_category.clone()),
-        severity: Set(i32::from(c.severity)),
-        urgency: Set(i32::from(c.urgency)),
-        tags: Set(tags_json(&c.tags)),
-        ..Default::default()
-    })
-    .exec_without_returning(&txn)
-    .await?;
-    crate::search::index(
-        &txn,
-        vault,
-        &complaint_id,
-        &format!("{}\n{}", c.subject, c.body),
-    )
-    .await?;
-    write_history(
-        &txn,
-        vault,
-        &history::Model {
-            complaint_id: complaint_id.clone(),
-            version: 1,
-            from_status: String::new(),
-            to_status: "received".into(),
-            action: "receive".into(),
-            actor: format!("channel:{}", c.channel),
-            reason: String::new(),
-            at: now,
-        },
-    )
-    .await?;
-    let event = v1::ComplaintReceived {
-        meta: Some(events::meta(SOURCE, &complaint_id, &ticket_no, 1)),
-        channel: c.channel.clone(),
-        external_id: c.external_id.clone(),
-        kind: c.kind.clone(),
-        category: c.category.clone(),
-        priority,
-        customer: Some(customer_ref(&cust)),
-        subject: pii::redact_text(&c.subject),
-        body: pii::redact_text(&c.body),
-        received_at: Some(time::to_timestamp(received_at)),
-        recorded_at: Some(time::to_timestamp(now)),
-        status: "received".into(),
-    };
-    outbox::enqueue(&txn, &event).await?;
-    txn.commit().await?;
-    Ok(Some(Recorded {
-        complaint_id,
-        ticket_no,
-        status: "received".into(),
-        created: true,
-        entry_lag_ms: now - received_at,
-        threaded: false,
-        linked_reason: String::new(),
-    }))
 }
 
 /// Tags as stored (a JSON array).
@@ -302,7 +116,7 @@ pub fn decrypt_customer(vault: &Vault, r: &customer::Model) -> Result<Customer, 
 }
 
 /// The blind indexes of a customer's look-up fields: (phone, email, account).
-fn blind_indexes(vault: &Vault, phone: &str, email: &str, account: &str) -> [String; 3] {
+pub(crate) fn blind_indexes(vault: &Vault, phone: &str, email: &str, account: &str) -> [String; 3] {
     [
         vault.blind_index("phone", phone),
         vault.blind_index("email", email),
@@ -320,122 +134,21 @@ pub fn customer_ref(c: &Customer) -> v1::CustomerRef {
     }
 }
 
-/// Links a contact to an existing customer with the same phone, e-mail or account id
-/// (matched through their blind indexes, never plaintext), filling in details the
-/// customer record lacked; otherwise creates one.
-async fn find_or_create_customer(
-    txn: &DatabaseTransaction,
-    vault: &Vault,
-    c: &crate::contact::Customer,
-    now: i64,
-) -> Result<Customer, DbErr> {
-    let [phone_bidx, email_bidx, account_bidx] =
-        blind_indexes(vault, &c.phone, &c.email, &c.account_id);
-    let enc = |v: &str| vault.encrypt(v).map_err(|e| crypto_err("(new)", e));
-    let mut any = Condition::any();
-    if !phone_bidx.is_empty() {
-        any = any.add(customer::Column::PhoneBidx.eq(phone_bidx.as_str()));
-    }
-    if !email_bidx.is_empty() {
-        any = any.add(customer::Column::EmailBidx.eq(email_bidx.as_str()));
-    }
-    if !account_bidx.is_empty() {
-        any = any.add(customer::Column::AccountBidx.eq(account_bidx.as_str()));
-    }
-    if let Some(found) = customer::Entity::find()
-        .filter(any)
-        .order_by_asc(customer::Column::CreatedAt)
-        .order_by_asc(customer::Column::CustomerId)
-        .one(txn)
-        .await?
-    {
-        let mut merged = decrypt_customer(vault, &found)?;
-        let mut changed = false;
-        for (have, new) in [
-            (&mut merged.name, &c.name),
-            (&mut merged.phone, &c.phone),
-            (&mut merged.email, &c.email),
-            (&mut merged.account_id, &c.account_id),
-        ] {
-            if have.is_empty() && !new.is_empty() {
-                changed = true;
-                have.clone_from(new);
-            }
-        }
-        if changed {
-            // Re-encrypt the whole record under the current key.
-            let [p, e, a] = blind_indexes(vault, &merged.phone, &merged.email, &merged.account_id);
-            customer::Entity::update(customer::ActiveModel {
-                customer_id: Set(found.customer_id.clone()),
-                name_enc: Set(enc(&merged.name)?),
-                phone_enc: Set(enc(&merged.phone)?),
-                email_enc: Set(enc(&merged.email)?),
-                account_enc: Set(enc(&merged.account_id)?),
-                phone_bidx: Set(p),
-                email_bidx: Set(e),
-                account_bidx: Set(a),
-                key_id: Set(vault.write_key_id().to_owned()),
-                ..Default::default()
-            })
-            .exec(txn)
-            .await?;
-        }
-        return Ok(merged);
-    }
-    let model = Customer {
-        customer_id: uuid::Uuid::now_v7().to_string(),
-        name: c.name.clone(),
-        phone: c.phone.clone(),
-        email: c.email.clone(),
-        account_id: c.account_id.clone(),
-        created_at: now,
-    };
-    customer::Entity::insert(customer::ActiveModel {
-        customer_id: Set(model.customer_id.clone()),
-        name_enc: Set(enc(&model.name)?),
-        phone_enc: Set(enc(&model.phone)?),
-        email_enc: Set(enc(&model.email)?),
-        account_enc: Set(enc(&model.account_id)?),
-        phone_bidx: Set(phone_bidx),
-        email_bidx: Set(email_bidx),
-        account_bidx: Set(account_bidx),
-        key_id: Set(vault.write_key_id().to_owned()),
-        created_at: Set(now),
-    })
-    .exec_without_returning(txn)
-    .await?;
-    Ok(model)
-}
-
-/// The next sequence number of the day, atomically (an upsert with RETURNING works on
-/// SQLite 3.35+ and PostgreSQL).
-async fn next_ticket_seq(txn: &DatabaseTransaction, day: &str) -> Result<i64, DbErr> {
-    let backend = txn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "INSERT INTO ticket_counters (day, last) VALUES ($1, 1) \
-             ON CONFLICT (day) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last"
-        }
-        _ => {
-            "INSERT INTO ticket_counters (day, last) VALUES (?, 1) \
-             ON CONFLICT (day) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last"
-        }
-    };
-    let row = txn
-        .query_one(Statement::from_sql_and_values(backend, sql, [day.into()]))
-        .await?
-        .ok_or_else(|| DbErr::Custom("ticket counter upsert returned no row".into()))?;
-    row.try_get::<i64>("", "last")
-}
-
-/// Writes one `history` row (inside the transaction that made the change); `h.reason`
-/// is plaintext and stored encrypted ([`Vault::seal_text`]).
+/// Writes one `history` row (inside the transaction that made the change).
 pub async fn write_history(
     txn: &DatabaseTransaction,
     vault: &Vault,
     h: &history::Model,
 ) -> Result<(), DbErr> {
-    history::Entity::insert(history::ActiveModel {
+    history::Entity::insert(history_row(vault, h))
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// A `history` row to insert, its reason (free text) sealed.
+pub fn history_row(vault: &Vault, h: &history::Model) -> history::ActiveModel {
+    history::ActiveModel {
         complaint_id: Set(h.complaint_id.clone()),
         version: Set(h.version),
         from_status: Set(h.from_status.clone()),
@@ -444,10 +157,7 @@ pub async fn write_history(
         actor: Set(h.actor.clone()),
         reason: Set(vault.seal_text(&h.reason)),
         at: Set(h.at),
-    })
-    .exec_without_returning(txn)
-    .await?;
-    Ok(())
+    }
 }
 
 /// A complaint with its customer and SLA clocks; from [`get`] also its thread and

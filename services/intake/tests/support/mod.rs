@@ -42,7 +42,31 @@ pub struct Intake {
 impl Intake {
     /// Starts intake with the test keys; `extra` settings are added (and win).
     pub async fn start(name: &str, extra: &[(&str, &str)]) -> Self {
-        Self::start_on(NatsServer::start(), TestDatabase::new(name).await, extra).await
+        Self::start_after(name, extra, &[]).await
+    }
+
+    /// Like [`Intake::start`], with `waiting` (subject, payload) messages already
+    /// published to JetStream when intake starts, so its consumers find a backlog.
+    pub async fn start_after(
+        name: &str,
+        extra: &[(&str, &str)],
+        waiting: &[(String, Vec<u8>)],
+    ) -> Self {
+        let nats = NatsServer::start();
+        if !waiting.is_empty() {
+            let js = jetstream::new(async_nats::connect(nats.url()).await.expect("connect NATS"));
+            ombuds_platform::nats::provision(&js)
+                .await
+                .expect("provision streams");
+            for (subject, payload) in waiting {
+                js.publish(subject.clone(), payload.clone().into())
+                    .await
+                    .expect("publish")
+                    .await
+                    .expect("stream ack");
+            }
+        }
+        Self::start_on(nats, TestDatabase::new(name).await, extra).await
     }
 
     /// Stops intake and starts it again on the same NATS server and store, with
