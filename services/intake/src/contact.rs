@@ -113,6 +113,20 @@ pub struct Customer {
     pub address: String,
 }
 
+impl Customer {
+    /// The personal values that no pattern recognises in free text (name, address,
+    /// account id, social handles), for [`ombuds_platform::pii::redact_known`].
+    pub fn known_values(&self) -> Vec<&str> {
+        let mut out = vec![
+            self.name.as_str(),
+            self.address.as_str(),
+            self.account_id.as_str(),
+        ];
+        out.extend(self.social.values().map(String::as_str));
+        out
+    }
+}
+
 /// The JSON body of `POST /v1/contacts/{channel}` (DESIGN.md, "The public HTTP contract
 /// of intake"), also accepted as a JSON message on `intake.<channel>`.
 #[derive(Debug, Default, Deserialize)]

@@ -29,15 +29,17 @@ use std::collections::{HashMap, HashSet};
 use ombuds_platform::{events, outbox, pii, time};
 use ombuds_proto::v1;
 use sea_orm::{
-    sea_query::Expr, ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, Statement, TransactionTrait,
+    sea_query::{Expr, OnConflict},
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, IntoActiveModel, QueryFilter, Statement, TransactionTrait,
 };
 
 use crate::{
     contact::{self, NewContact},
     crypto::Vault,
-    entity::{complaint, customer, history},
+    entity::{complaint, customer, customer_handle, history},
     search,
     store::{self, Customer, Recorded, TicketFormat, SOURCE},
     threading::{self, Known},
@@ -151,11 +153,26 @@ async fn attempt_batch(
         .zip(&first)
         .map(|(c, first)| first.then(|| customer_indexes(vault, &c.customer)))
         .collect();
-    let mut customers = Customers::load(txn, indexes.iter().flatten()).await?;
+    let handles: Vec<Vec<String>> = contacts
+        .iter()
+        .zip(&first)
+        .map(|(c, first)| {
+            if !first {
+                return Vec::new();
+            }
+            c.customer
+                .social
+                .iter()
+                .map(|(p, h)| store::handle_index(vault, p, h))
+                .collect()
+        })
+        .collect();
+    let mut customers =
+        Customers::load(txn, indexes.iter().flatten(), handles.iter().flatten()).await?;
     let mut linked: Vec<Option<Customer>> = Vec::with_capacity(contacts.len());
-    for (c, ix) in contacts.iter().zip(indexes) {
+    for ((c, ix), hx) in contacts.iter().zip(indexes).zip(handles) {
         linked.push(match ix {
-            Some(ix) => Some(customers.link(vault, &c.customer, ix, now)?),
+            Some(ix) => Some(customers.link(vault, &c.customer, ix, hx, now)?),
             None => None,
         });
     }
@@ -322,6 +339,10 @@ fn open_complaint(
     ));
     w.texts
         .push((complaint_id.clone(), format!("{}\n{}", c.subject, c.body)));
+    // Events carry no personal data: phones and e-mails by pattern, and the customer's
+    // own name, address and handles wherever the text repeats them.
+    let mut known = c.customer.known_values();
+    known.push(cust.name.as_str());
     w.events.push(&v1::ComplaintReceived {
         meta: Some(events::meta(SOURCE, &complaint_id, &ticket_no, 1)),
         channel: c.channel.clone(),
@@ -330,8 +351,8 @@ fn open_complaint(
         category: c.category.clone(),
         priority,
         customer: Some(store::customer_ref(cust)),
-        subject: pii::redact_text(&c.subject),
-        body: pii::redact_text(&c.body),
+        subject: pii::redact_known(&c.subject, &known),
+        body: pii::redact_known(&c.body, &known),
         received_at: Some(time::to_timestamp(received_at)),
         recorded_at: Some(time::to_timestamp(now)),
         status: "received".into(),
@@ -426,6 +447,8 @@ struct Linked {
     /// The details, once a contact was linked to the record (decrypted when stored).
     details: Option<Customer>,
     indexes: [String; 3],
+    /// Blind indexes of social handles to point at this record (`customer_handles`).
+    new_handles: Vec<String>,
     /// To be written: created by this batch, or given details it lacked.
     changed: bool,
 }
@@ -444,15 +467,19 @@ impl Linked {
 /// of the batch's blind indexes, and those the batch creates.
 struct Customers {
     rows: Vec<Linked>,
-    /// (index column, blind index) → rows.
+    /// (index column, blind index) → rows; column [`HANDLE`] is a social handle.
     by_index: HashMap<(usize, String), Vec<usize>>,
 }
+
+/// The `by_index` column of social handles (after phone, e-mail, account).
+const HANDLE: usize = 3;
 
 impl Customers {
     /// Reads the records with any of these blind indexes.
     async fn load<'a>(
         txn: &DatabaseTransaction,
         indexes: impl Iterator<Item = &'a [String; 3]>,
+        handles: impl Iterator<Item = &'a String>,
     ) -> Result<Self, DbErr> {
         let mut wanted: [HashSet<&str>; 3] = Default::default();
         for ix in indexes {
@@ -491,12 +518,77 @@ impl Customers {
                         stored: Some(found),
                         details: None,
                         indexes,
+                        new_handles: Vec::new(),
                         changed: false,
                     });
                 }
             }
         }
+        me.load_handles(txn, handles).await?;
         Ok(me)
+    }
+
+    /// Adds the records that hold any of these social handles, and indexes them.
+    async fn load_handles<'a>(
+        &mut self,
+        txn: &DatabaseTransaction,
+        handles: impl Iterator<Item = &'a String>,
+    ) -> Result<(), DbErr> {
+        let wanted: Vec<&str> = handles
+            .map(String::as_str)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut pairs = Vec::new();
+        for part in wanted.chunks(IN_CHUNK) {
+            pairs.extend(
+                customer_handle::Entity::find()
+                    .filter(customer_handle::Column::Bidx.is_in(part.iter().copied()))
+                    .all(txn)
+                    .await?,
+            );
+        }
+        let mut at: HashMap<String, usize> = self
+            .rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.stored.as_ref().map(|s| (s.customer_id.clone(), i)))
+            .collect();
+        let missing: Vec<String> = pairs
+            .iter()
+            .map(|p| p.customer_id.clone())
+            .filter(|id| !at.contains_key(id))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        for part in missing.chunks(IN_CHUNK) {
+            for found in customer::Entity::find()
+                .filter(customer::Column::CustomerId.is_in(part.iter().cloned()))
+                .all(txn)
+                .await?
+            {
+                let indexes = [
+                    found.phone_bidx.clone(),
+                    found.email_bidx.clone(),
+                    found.account_bidx.clone(),
+                ];
+                let id = found.customer_id.clone();
+                let i = self.push(Linked {
+                    stored: Some(found),
+                    details: None,
+                    indexes,
+                    new_handles: Vec::new(),
+                    changed: false,
+                });
+                at.insert(id, i);
+            }
+        }
+        for p in pairs {
+            if let Some(&i) = at.get(&p.customer_id) {
+                self.by_index.entry((HANDLE, p.bidx)).or_default().push(i);
+            }
+        }
+        Ok(())
     }
 
     fn push(&mut self, row: Linked) -> usize {
@@ -518,13 +610,16 @@ impl Customers {
         vault: &Vault,
         c: &contact::Customer,
         ix: [String; 3],
+        handles: Vec<String>,
         now: i64,
     ) -> Result<Customer, DbErr> {
         let found = ix
             .iter()
             .enumerate()
             .filter(|(_, v)| !v.is_empty())
-            .filter_map(|(k, v)| self.by_index.get(&(k, v.clone())))
+            .map(|(k, v)| (k, v.clone()))
+            .chain(handles.iter().map(|h| (HANDLE, h.clone())))
+            .filter_map(|key| self.by_index.get(&key))
             .flatten()
             .copied()
             .min_by(|a, b| self.rows[*a].order_key().cmp(&self.rows[*b].order_key()));
@@ -535,16 +630,31 @@ impl Customers {
                 phone: c.phone.clone(),
                 email: c.email.clone(),
                 account_id: c.account_id.clone(),
+                social: c.social.clone(),
+                address: c.address.clone(),
                 created_at: now,
             };
-            self.push(Linked {
+            let i = self.push(Linked {
                 stored: None,
                 details: Some(details.clone()),
                 indexes: ix,
+                new_handles: Vec::new(),
                 changed: true,
             });
+            self.add_handles(i, handles);
             return Ok(details);
         };
+        // Every handle of the contact points here from now on (one that already does
+        // is not inserted again).
+        let fresh: Vec<String> = handles
+            .into_iter()
+            .filter(|h| {
+                self.by_index
+                    .get(&(HANDLE, h.clone()))
+                    .is_none_or(|rows| !rows.contains(&i))
+            })
+            .collect();
+        self.add_handles(i, fresh);
         let row = &mut self.rows[i];
         let merged = match (&mut row.details, &row.stored) {
             (Some(d), _) => d,
@@ -557,10 +667,17 @@ impl Customers {
             (&mut merged.phone, &c.phone),
             (&mut merged.email, &c.email),
             (&mut merged.account_id, &c.account_id),
+            (&mut merged.address, &c.address),
         ] {
             if have.is_empty() && !new.is_empty() {
                 changed = true;
                 have.clone_from(new);
+            }
+        }
+        for (platform, handle) in &c.social {
+            if !merged.social.contains_key(platform) {
+                changed = true;
+                merged.social.insert(platform.clone(), handle.clone());
             }
         }
         let answer = merged.clone();
@@ -583,11 +700,35 @@ impl Customers {
         Ok(answer)
     }
 
+    /// Points these handle indexes at row `i`, in the batch and (once written) in
+    /// `customer_handles`.
+    fn add_handles(&mut self, i: usize, handles: Vec<String>) {
+        for h in handles {
+            self.by_index
+                .entry((HANDLE, h.clone()))
+                .or_default()
+                .push(i);
+            self.rows[i].new_handles.push(h);
+        }
+    }
+
     /// Inserts the records the batch created and updates those it completed, every
     /// personal field encrypted under the current key.
     async fn write(self, txn: &DatabaseTransaction, vault: &Vault) -> Result<(), DbErr> {
         let mut inserts = Vec::new();
+        let mut handle_rows = Vec::new();
         for row in self.rows {
+            let customer_id = match (&row.details, &row.stored) {
+                (Some(d), _) => d.customer_id.clone(),
+                (None, Some(s)) => s.customer_id.clone(),
+                (None, None) => continue,
+            };
+            handle_rows.extend(row.new_handles.into_iter().map(|bidx| {
+                customer_handle::ActiveModel {
+                    bidx: Set(bidx),
+                    customer_id: Set(customer_id.clone()),
+                }
+            }));
             let (true, Some(d)) = (row.changed, row.details) else {
                 continue;
             };
@@ -603,6 +744,8 @@ impl Customers {
                 phone_enc: Set(enc(&d.phone)?),
                 email_enc: Set(enc(&d.email)?),
                 account_enc: Set(enc(&d.account_id)?),
+                address_enc: Set(enc(&d.address)?),
+                social_enc: Set(enc(&store::social_json(&d.social))?),
                 phone_bidx: Set(phone_bidx),
                 email_bidx: Set(email_bidx),
                 account_bidx: Set(account_bidx),
@@ -616,6 +759,18 @@ impl Customers {
                 inserts.push(model);
             }
         }
-        insert_chunked::<customer::Entity>(txn, inserts, 500).await
+        insert_chunked::<customer::Entity>(txn, inserts, 500).await?;
+        // A handle already pointing at another record stays with it.
+        for part in handle_rows.chunks(IN_CHUNK) {
+            customer_handle::Entity::insert_many(part.to_vec())
+                .on_conflict(
+                    OnConflict::column(customer_handle::Column::Bidx)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await?;
+        }
+        Ok(())
     }
 }

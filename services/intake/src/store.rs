@@ -3,6 +3,8 @@
 //! of a complaint bumps its version and writes a `history` row (contacts are recorded
 //! by [`crate::recording`], the agents' lifecycle actions are in [`crate::actions`]).
 
+use std::collections::BTreeMap;
+
 use chrono::{FixedOffset, TimeZone, Utc};
 use ombuds_platform::{events, outbox, pii, time};
 use ombuds_proto::v1;
@@ -84,6 +86,9 @@ pub struct Customer {
     /// Lower-cased.
     pub email: String,
     pub account_id: String,
+    /// Platform → handle ([`crate::contact::normalise_social`]).
+    pub social: BTreeMap<String, String>,
+    pub address: String,
     pub created_at: i64,
 }
 
@@ -111,8 +116,33 @@ pub fn decrypt_customer(vault: &Vault, r: &customer::Model) -> Result<Customer, 
         phone: d(&r.phone_enc)?,
         email: d(&r.email_enc)?,
         account_id: d(&r.account_enc)?,
+        social: match d(&r.social_enc)?.as_str() {
+            "" => BTreeMap::new(),
+            json => serde_json::from_str(json).map_err(|e| {
+                DbErr::Custom(format!(
+                    "customer {}: social handles do not parse: {e}",
+                    r.customer_id
+                ))
+            })?,
+        },
+        address: d(&r.address_enc)?,
         created_at: r.created_at,
     })
+}
+
+/// The social handles as stored in `social_enc` (before encryption): a JSON object,
+/// or empty when there are none.
+pub(crate) fn social_json(social: &BTreeMap<String, String>) -> String {
+    if social.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(social).unwrap_or_default()
+    }
+}
+
+/// The blind index of one social handle (`customer_handles.bidx`).
+pub(crate) fn handle_index(vault: &Vault, platform: &str, handle: &str) -> String {
+    vault.blind_index("social", &format!("{platform}:{handle}"))
 }
 
 /// The blind indexes of a customer's look-up fields: (phone, email, account).

@@ -555,7 +555,7 @@ pub fn append(
         kind: "customer".into(),
         author: "customer".into(),
         visible: true,
-        text: pii::redact_text(&text),
+        text: pii::redact_known(&text, &c.customer.known_values()),
     });
     Some(Appended {
         history,

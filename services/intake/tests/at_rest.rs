@@ -29,6 +29,8 @@ const NAME: &str = "欧阳娜娜";
 const PHONE: &str = "13987654321";
 const EMAIL: &str = "ouyang.nana@example.org";
 const ACCOUNT: &str = "wx-openid-7f3a9c2b";
+const HANDLE: &str = "oWeChatOpenId9x7Q";
+const ADDRESS: &str = "浦东新区世纪大道一百号";
 
 const SUBJECT: &str = "宽带故障投诉";
 const NOTE: &str = "内部备注客户情绪激动需要安抚";
@@ -44,7 +46,7 @@ const REOPEN: &str = "客户反映周末再次掉线需复查";
 const ENGLISH: &str = "The fibre router overheated and melted its casing";
 
 fn body() -> String {
-    format!("我家宽带每天晚上断线，请拨打{PHONE}或写信到{EMAIL}联系我")
+    format!("我是{NAME}，住在{ADDRESS}，我家宽带每天晚上断线，请拨打{PHONE}或写信到{EMAIL}联系我")
 }
 
 fn responded() -> String {
@@ -62,6 +64,8 @@ fn secrets() -> Vec<String> {
         PHONE,
         EMAIL,
         ACCOUNT,
+        HANDLE,
+        ADDRESS,
         SUBJECT,
         NOTE,
         REPLY,
@@ -86,9 +90,10 @@ fn secrets() -> Vec<String> {
     s
 }
 
-/// The customer's identifiers: not even the events in the outbox carry them.
-fn identifiers() -> [&'static str; 5] {
-    [NAME, PHONE, EMAIL, ACCOUNT, "ouyang.nana"]
+/// The customer's identifiers: not even the events in the outbox carry them, though
+/// the body repeats the name and the address.
+fn identifiers() -> [&'static str; 7] {
+    [NAME, PHONE, EMAIL, ACCOUNT, HANDLE, ADDRESS, "ouyang.nana"]
 }
 
 fn customer() -> v1::CustomerDetails {
@@ -97,7 +102,8 @@ fn customer() -> v1::CustomerDetails {
         phone: PHONE.into(),
         email: EMAIL.into(),
         account_id: ACCOUNT.into(),
-        ..Default::default()
+        social: [("wechat".to_owned(), HANDLE.to_owned())].into(),
+        address: ADDRESS.into(),
     }
 }
 
@@ -207,6 +213,7 @@ async fn dump(db: &DatabaseConnection) -> Vec<(String, Vec<u8>)> {
         "history",
         "search_terms",
         "customer_records",
+        "customer_handles",
         "outbox",
     ] {
         assert!(tables.contains(t), "no table {t} in {tables:?}");
@@ -218,6 +225,8 @@ async fn dump(db: &DatabaseConnection) -> Vec<(String, Vec<u8>)> {
         ("history", "reason"),
         ("search_terms", "term"),
         ("customer_records", "name_enc"),
+        ("customer_records", "address_enc"),
+        ("customer_records", "social_enc"),
     ] {
         assert!(
             columns

@@ -1,5 +1,5 @@
-//! `customer_records`: one row per person, linked across channels by phone, e-mail or
-//! account id through their blind indexes. Every personal field is ciphertext
+//! `customer_records`: one row per person, linked across channels by phone, e-mail,
+//! account id (blind indexes here) or social handle (`customer_handles`). Every personal field is ciphertext
 //! (`v1:<key id>:<base64>`, see [`crate::crypto`]); [`crate::store::Customer`] is the
 //! decrypted form, which never leaves intake except through `GetCustomerContact`.
 
@@ -20,6 +20,10 @@ pub struct Model {
     pub email_bidx: String,
     /// hex HMAC-SHA256 of the account id ("" when none).
     pub account_bidx: String,
+    /// The postal address.
+    pub address_enc: String,
+    /// The social handles, a JSON object platform → handle.
+    pub social_enc: String,
     /// The key id of the last write (values carry their own key id too).
     pub key_id: String,
     pub created_at: i64,

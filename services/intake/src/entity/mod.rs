@@ -5,6 +5,7 @@
 pub mod complaint;
 pub mod contact_key;
 pub mod customer;
+pub mod customer_handle;
 pub mod history;
 pub mod message;
 pub mod search_term;

@@ -8,6 +8,7 @@ mod m20261123_000003_customer_records;
 mod m20261123_000010_threading;
 mod m20261123_000011_classification;
 mod m20261123_000020_search_terms;
+mod m20261201_000030_customer_social;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000010_threading::Migration),
             Box::new(m20261123_000011_classification::Migration),
             Box::new(m20261123_000020_search_terms::Migration),
+            Box::new(m20261201_000030_customer_social::Migration),
         ]
     }
 }
