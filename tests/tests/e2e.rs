@@ -101,9 +101,16 @@ fn contact(external_id: &str, body: &str, phone: &str, email: &str) -> v1::Conta
             phone: phone.into(),
             email: email.into(),
             account_id: String::new(),
-            ..Default::default()
+            social: [("wechat".to_owned(), format!("oLiSi{external_id}"))].into(),
+            address: "西城区金融街九号".into(),
         }),
-        body: body.into(),
+        // The customer repeats their name and address in the text, as people do (an
+        // empty body stays empty: the bad-input test sends one).
+        body: if body.is_empty() {
+            String::new()
+        } else {
+            format!("{body}（李四，西城区金融街九号）")
+        },
         ..Default::default()
     }
 }
@@ -350,6 +357,8 @@ async fn complaints_travel_through_every_service() {
         "li.si@example.com",
         "王五",
         "李四",
+        "西城区金融街九号",
+        "oLiSi",
     ] {
         assert!(!streams.contains(secret), "{secret} found in a stream");
         assert!(!logs.contains(secret), "{secret} found in a service log");
