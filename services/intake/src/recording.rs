@@ -201,7 +201,11 @@ async fn attempt_batch(
         let found = threading::target(&known, &tickets.prefix, policy, c, &cust.customer_id, now);
         if let Some((target, reason)) = found {
             let Some(a) = threading::append(vault, target, reason, c, now, &mut w.events) else {
-                return Ok(None);
+                // `target` answers only complaints that take a customer response.
+                return Err(DbErr::Custom(format!(
+                    "complaint {} takes no customer response",
+                    target.complaint_id
+                )));
             };
             known.appended(c, &a);
             // The follow-up's words are searched like the complaint's own.

@@ -423,12 +423,6 @@ impl Known {
                 .map(|m| (m, *v))
         })
     }
-
-    /// Whether the complaint was opened by this batch.
-    pub fn is_new(&self, complaint_id: &str) -> bool {
-        self.complaints.contains_key(complaint_id)
-            && !self.stored_version.contains_key(complaint_id)
-    }
 }
 
 /// The complaint this contact belongs to, if any, among those `known` (see the module

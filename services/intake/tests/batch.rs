@@ -7,6 +7,8 @@
 //!   to the reply, duplicate, cited ticket) on complaints opened earlier in the SAME
 //!   batch; ticket numbers are consecutive within and across batches; the outbox holds
 //!   the events in contact order; a later batch answers repeats as before;
+//! - an agent changing a complaint while a batch appends to it: the batch is recorded
+//!   again on top of the agent's change (versions 1, 2, 3, none lost);
 //! - two recorders (replicas) on their own connections, recording overlapping batches
 //!   at the same time: one complaint per contact, one customer per person, ticket
 //!   numbers 1..n without gap or repeat;
@@ -416,6 +418,75 @@ async fn one_batch_behaves_like_contacts_recorded_one_after_the_other() {
     assert_eq!(again[2].ticket_no, ticket(5));
     assert!(again[2].created);
     assert_eq!(st.count("SELECT COUNT(*) FROM messages").await, 4);
+    st.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_changing_the_complaint_meanwhile_is_not_overwritten() {
+    let st = Store::open("intake_batch_agent", 7 * DAY_MS).await;
+    let first = st
+        .batch(&[contact(C {
+            external_id: "a-1",
+            phone: "13800000009",
+            category: "network",
+            ..Default::default()
+        })])
+        .await;
+    let id = first[0].complaint_id.clone();
+    // An agent acknowledges the complaint (version 2) in a transaction that is still
+    // open while a duplicate of it is recorded: on PostgreSQL the batch reads version 1,
+    // its conditional update waits for the agent, finds version 2 and the batch is
+    // recorded again; on SQLite the batch waits for the agent's write lock.
+    let agent = db::connect(&st.db.url).await.expect("agent's connection");
+    let txn = agent.begin().await.expect("begin");
+    let backend = txn.get_database_backend();
+    txn.execute(Statement::from_string(
+        backend,
+        format!(
+            "UPDATE complaints SET version = 2, status = 'in_progress' WHERE complaint_id = '{id}'"
+        ),
+    ))
+    .await
+    .expect("agent's update");
+    txn.execute(Statement::from_string(
+        backend,
+        format!(
+            "INSERT INTO history (complaint_id, version, from_status, to_status, action, actor, reason, at) \
+             VALUES ('{id}', 2, 'received', 'in_progress', 'acknowledge', 'agent-1', '', 0)"
+        ),
+    ))
+    .await
+    .expect("agent's history");
+    let duplicate = [contact(C {
+        channel: "sms",
+        external_id: "s-1",
+        phone: "13800000009",
+        category: "network",
+        body: "还是不行",
+        ..Default::default()
+    })];
+    let (r, ()) = tokio::join!(st.batch(&duplicate), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        txn.commit().await.expect("agent commits");
+    });
+    assert_eq!(r[0].complaint_id, id);
+    assert!(r[0].appended && r[0].linked_reason == "duplicate");
+    assert_eq!(r[0].status, "in_progress");
+    assert_eq!(
+        st.strings(&format!(
+            "SELECT CAST(version AS TEXT) || ':' || status FROM complaints WHERE complaint_id = '{id}'"
+        ))
+        .await,
+        ["3:in_progress"]
+    );
+    assert_eq!(
+        st.strings(&format!(
+            "SELECT CAST(version AS TEXT) || ':' || action FROM history WHERE complaint_id = '{id}' ORDER BY version"
+        ))
+        .await,
+        ["1:receive", "2:acknowledge", "3:customer_responded"]
+    );
+    let _ = agent.close().await;
     st.close().await;
 }
 
