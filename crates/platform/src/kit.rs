@@ -2,8 +2,9 @@
 //!
 //! `Kit::start` binds the HTTP and gRPC ports (so a taken port fails at once), opens
 //! the store and runs the service's migrations, connects to NATS, provisions the
-//! streams and starts the outbox relay (and, on SQLite, the WAL checkpointer). The service then adds its consumers and
-//! background loops and calls [`Kit::run`] with its routes. On shutdown, consumers
+//! streams and starts the outbox relay (and, on SQLite, the WAL checkpointer). The
+//! service then adds its consumers and background loops and calls [`Kit::run`] with
+//! its routes. On shutdown, consumers
 //! finish the message in hand, servers finish in-flight requests, the relay publishes
 //! what is left, and the NATS connection is drained.
 

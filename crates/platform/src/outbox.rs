@@ -193,9 +193,9 @@ pub struct Relay {
 
 /// The relay flushes at most this often while it keeps up (one that found a full batch
 /// goes on at once). Under load, rows are then published in groups rather than a few
-/// after every commit, which halves the transactions against the store: on SQLite,
-/// one writer shared with the service's own consumers. An event waits at most this
-/// much longer; the first after a quiet spell does not wait.
+/// after every commit, so the relay's reads and updates interrupt the store less often:
+/// on SQLite, one connection shared with the service's own consumers. An event waits
+/// at most this much longer; the first after a quiet spell does not wait.
 pub const PACE: Duration = Duration::from_millis(20);
 
 impl Relay {
