@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ombuds_testkit::{bin_path, free_addr, wait_until, NatsServer, TestDatabase};
+use ombuds_testkit::{bin_path, free_addr, wait_ready, NatsServer, TestDatabase};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn services_stop_on_sigterm_when_their_output_pipe_is_closed() {
@@ -35,22 +35,7 @@ async fn services_stop_on_sigterm_when_their_output_pipe_is_closed() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start the service");
-        let url = format!("http://{http}/readyz");
-        wait_until(
-            &format!("{service} to be ready"),
-            Duration::from_secs(60),
-            || {
-                let url = url.clone();
-                async move {
-                    match reqwest::get(&url).await {
-                        Ok(r) if r.status().is_success() => Ok(()),
-                        Ok(r) => Err(format!("status {}", r.status())),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-            },
-        )
-        .await;
+        wait_ready(service, &http.to_string(), Duration::from_secs(60)).await;
         // The reader goes away: from now on every write to stdout or stderr fails.
         drop(child.stdout.take());
         drop(child.stderr.take());

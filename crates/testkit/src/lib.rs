@@ -178,6 +178,40 @@ where
     }
 }
 
+/// Waits until the service whose HTTP listener is `addr` (`127.0.0.1:8081` or
+/// `http://127.0.0.1:8081`) answers `GET /readyz` with 200: its store and NATS are
+/// reachable. Panics after `timeout` with the last answer.
+pub async fn wait_ready(what: &str, addr: &str, timeout: Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = addr.trim_start_matches("http://").to_owned();
+    wait_until(&format!("{what} to be ready"), timeout, || {
+        let addr = addr.clone();
+        async move {
+            let mut s = tokio::net::TcpStream::connect(&addr)
+                .await
+                .map_err(|e| e.to_string())?;
+            s.write_all(b"GET /readyz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut answer = Vec::new();
+            s.read_to_end(&mut answer)
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = String::from_utf8_lossy(&answer)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            if status.split_whitespace().nth(1) == Some("200") {
+                Ok(())
+            } else {
+                Err(status)
+            }
+        }
+    })
+    .await
+}
+
 /// The environment variable naming a PostgreSQL server for tests.
 pub const TEST_PG_VAR: &str = "OMBUDS_TEST_DATABASE_URL";
 

@@ -120,22 +120,7 @@ impl Platform {
     }
 
     async fn wait_ready(&self, service: &str) {
-        let url = format!("{}/readyz", self.http[service]);
-        wait_until(
-            &format!("{service} to be ready"),
-            Duration::from_secs(60),
-            || {
-                let url = url.clone();
-                async move {
-                    match reqwest::get(&url).await {
-                        Ok(r) if r.status().is_success() => Ok(()),
-                        Ok(r) => Err(format!("status {}", r.status())),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-            },
-        )
-        .await;
+        ombuds_testkit::wait_ready(service, &self.http[service], Duration::from_secs(60)).await;
     }
 
     /// Stops `service` (SIGTERM, asserting a clean exit) and starts it again on the
