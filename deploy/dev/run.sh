@@ -180,7 +180,7 @@ start_logged() {
     local name=$1 log_fd
     shift
     # The prefixer ignores SIGINT: it ends when the process closes its output.
-    exec {log_fd}> >(trap '' INT; tee -a "$LOG_DIR/$name.log" | sed -u "s/^/[$name] /")
+    exec {log_fd}> >(trap '' INT; tee -p -a "$LOG_DIR/$name.log" | sed -u "s/^/[$name] /")
     LOG_PIDS+=("$!")
     "${SETSID[@]}" "$@" >&"$log_fd" 2>&1 </dev/null &
     STARTED_PID=$!
