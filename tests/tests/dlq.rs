@@ -8,7 +8,6 @@ mod support;
 
 use std::{process::Command, time::Duration};
 
-use ombuds_proto::v1;
 use ombuds_testkit::{bin_path, wait_until};
 use support::{all_stream_text, Platform};
 
@@ -109,25 +108,7 @@ async fn dead_letters_are_sealed_listed_replayed_and_discarded() {
         .await;
     let replayed = dlq(&p, &["replay", "--all", "--service", "intake"]);
     assert_eq!(replayed, format!("replayed 1 dead letter(s): {seq}\n"));
-    let client = p.intake().await;
-    let recorded = wait_until("the replayed contact", Duration::from_secs(30), || {
-        let mut client = client.clone();
-        async move {
-            let page = client
-                .list(v1::ListComplaintsRequest {
-                    channel: "app".into(),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .into_inner();
-            page.complaints
-                .into_iter()
-                .find(|c| c.external_id == "roam-1")
-                .ok_or_else(|| "not recorded yet".to_owned())
-        }
-    })
-    .await;
+    let recorded = p.recorded("app", "roam-1").await;
     assert_eq!(recorded.category, "roaming");
     assert_eq!(letters(&p, 0).await, serde_json::json!([]));
     assert_eq!(dlq(&p, &["list"]), "no dead letters\n");

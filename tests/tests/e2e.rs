@@ -66,31 +66,7 @@ async fn publish_contact(p: &Platform, channel: &str, c: &v1::ContactSubmitted) 
 
 /// Finds the ticket of a contact that arrived over JetStream.
 async fn ticket_for(p: &Platform, channel: &str, external_id: &str) -> String {
-    let client = p.intake().await;
-    wait_until(
-        &format!("{channel} contact {external_id} to be recorded"),
-        WAIT,
-        || {
-            let mut client = client.clone();
-            async move {
-                let page = client
-                    .list(v1::ListComplaintsRequest {
-                        channel: channel.into(),
-                        page_size: 500,
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .into_inner();
-                page.complaints
-                    .into_iter()
-                    .find(|c| c.external_id == external_id)
-                    .map(|c| c.ticket_no)
-                    .ok_or_else(|| "not recorded yet".to_owned())
-            }
-        },
-    )
-    .await
+    p.recorded(channel, external_id).await.ticket_no
 }
 
 fn contact(external_id: &str, body: &str, phone: &str, email: &str) -> v1::ContactSubmitted {

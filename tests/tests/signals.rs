@@ -5,7 +5,7 @@
 
 use std::{
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use ombuds_testkit::{bin_path, free_addr, wait_ready, NatsServer, TestDatabase};
@@ -44,20 +44,19 @@ async fn services_stop_on_sigterm_when_their_output_pipe_is_closed() {
             .status()
             .expect("kill");
         assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let exit = loop {
-            if let Some(s) = child.try_wait().expect("wait") {
-                break Some(s);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        // Wait for the exit itself (no polling); a process still there after 30 s is
+        // killed, and the test fails.
+        let pid = child.id().to_string();
+        let waited = tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio::task::spawn_blocking(move || child.wait()),
+        )
+        .await;
+        let Ok(joined) = waited else {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("{service} ignored SIGTERM once its output pipe was closed");
         };
-        let exit = exit
-            .unwrap_or_else(|| panic!("{service} ignored SIGTERM once its output pipe was closed"));
+        let exit = joined.expect("join").expect("wait for the service");
         assert!(exit.success(), "{service} exited with {exit}");
         db.drop_pg().await;
     }

@@ -64,6 +64,23 @@ fn received(n: u64) -> v1::ComplaintReceived {
     }
 }
 
+/// The last dead letter on `subject`, once it is there: its raw payload (the encoded
+/// `DeadLetter`, for scans) and the decoded letter.
+async fn dead_letter(js: &jetstream::Context, subject: &str) -> (bytes::Bytes, v1::DeadLetter) {
+    let dlq = js.get_stream("DLQ").await.expect("DLQ");
+    let raw = wait_until(subject, Duration::from_secs(30), || {
+        let dlq = dlq.clone();
+        async move {
+            dlq.get_last_raw_message_by_subject(subject)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await;
+    let letter = v1::DeadLetter::decode(raw.payload.clone()).expect("a DeadLetter");
+    (raw.payload, letter)
+}
+
 #[tokio::test]
 async fn outbox_publishes_each_event_once_even_when_published_twice() {
     let (_nats, tdb, db, js) = setup().await;
@@ -185,21 +202,11 @@ async fn consumer_dead_letters_poison_and_exhausted_messages() {
     events::publish(&js, &received(1))
         .await
         .expect("valid event");
-    let dlq = js.get_stream("DLQ").await.expect("DLQ");
     for (subject, needle) in [
         ("dlq.test.decode", "not a valid ComplaintReceived"),
         ("dlq.test.retries_exhausted", "gave up after 3 deliveries"),
     ] {
-        let raw = wait_until(subject, Duration::from_secs(30), || {
-            let dlq = dlq.clone();
-            async move {
-                dlq.get_last_raw_message_by_subject(subject)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-        })
-        .await;
-        let letter = v1::DeadLetter::decode(raw.payload).expect("dead letter");
+        let (_, letter) = dead_letter(&js, subject).await;
         assert!(letter.error.contains(needle), "{}", letter.error);
         assert_eq!(letter.service, "test");
     }
@@ -369,17 +376,7 @@ async fn batch_consumer_commits_the_good_and_isolates_the_bad() {
         },
         || {},
     ));
-    let dlq = js.get_stream("DLQ").await.expect("DLQ");
-    let raw = wait_until("the dead letter", Duration::from_secs(30), || {
-        let dlq = dlq.clone();
-        async move {
-            dlq.get_last_raw_message_by_subject("dlq.test.decode")
-                .await
-                .map_err(|e| e.to_string())
-        }
-    })
-    .await;
-    let letter = v1::DeadLetter::decode(raw.payload).expect("dead letter");
+    let (_, letter) = dead_letter(&js, "dlq.test.decode").await;
     assert!(letter.error.contains("not a valid ComplaintReceived"));
     wait_until(
         "every valid event handled once",
@@ -474,21 +471,11 @@ async fn sealed_dead_letters_hold_no_plaintext_and_open_when_replayed() {
         .expect("publish")
         .await
         .expect("ack");
-    let dlq = js.get_stream("DLQ").await.expect("DLQ");
-    let raw = wait_until("the sealed dead letter", Duration::from_secs(30), || {
-        let dlq = dlq.clone();
-        async move {
-            dlq.get_last_raw_message_by_subject("dlq.test.invalid")
-                .await
-                .map_err(|e| e.to_string())
-        }
-    })
-    .await;
+    let (raw, letter) = dead_letter(&js, "dlq.test.invalid").await;
     assert!(
-        !String::from_utf8_lossy(&raw.payload).contains("13812345678"),
+        !String::from_utf8_lossy(&raw).contains("13812345678"),
         "a sealed dead letter holds no plaintext"
     );
-    let letter = v1::DeadLetter::decode(raw.payload).expect("dead letter");
     assert!(letter.sealed);
     assert_eq!(
         Reverse.open(&letter.payload).expect("opens"),
@@ -510,16 +497,7 @@ async fn sealed_dead_letters_hold_no_plaintext_and_open_when_replayed() {
         .expect("publish")
         .await
         .expect("ack");
-    let raw = wait_until("the unopenable letter", Duration::from_secs(30), || {
-        let dlq = dlq.clone();
-        async move {
-            dlq.get_last_raw_message_by_subject("dlq.test.sealed")
-                .await
-                .map_err(|e| e.to_string())
-        }
-    })
-    .await;
-    let letter = v1::DeadLetter::decode(raw.payload).expect("dead letter");
+    let (_, letter) = dead_letter(&js, "dlq.test.sealed").await;
     assert!(letter.error.contains("does not open"), "{}", letter.error);
     shutdown.cancel();
     task.await.expect("consumer stops");

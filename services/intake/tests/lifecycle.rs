@@ -20,41 +20,27 @@ const EMAIL: &str = "li.si@example.org";
 const NAME: &str = "李四";
 
 impl Intake {
-    async fn submit(&self, kind: &str, body: &str) -> v1::SubmitResponse {
-        self.client
-            .clone()
-            .submit(v1::SubmitRequest {
-                channel: "hotline".into(),
-                contact: Some(v1::ContactSubmitted {
-                    external_id: format!("call-{}", uuid::Uuid::now_v7()),
-                    customer: Some(v1::CustomerDetails {
-                        name: NAME.into(),
-                        phone: PHONE.into(),
-                        email: EMAIL.into(),
-                        account_id: String::new(),
-                        ..Default::default()
-                    }),
-                    subject: String::new(),
-                    body: body.into(),
-                    kind: kind.into(),
-                    category: "billing".into(),
+    /// A call from the test's one customer.
+    async fn submit_call(&self, kind: &str, body: &str) -> v1::SubmitResponse {
+        self.submit(
+            "hotline",
+            v1::ContactSubmitted {
+                external_id: format!("call-{}", uuid::Uuid::now_v7()),
+                customer: Some(v1::CustomerDetails {
+                    name: NAME.into(),
+                    phone: PHONE.into(),
+                    email: EMAIL.into(),
+                    account_id: String::new(),
                     ..Default::default()
                 }),
-            })
-            .await
-            .expect("submit")
-            .into_inner()
-    }
-
-    async fn get(&self, ticket: &str) -> v1::Complaint {
-        self.client
-            .clone()
-            .get(v1::GetComplaintRequest {
-                key: Some(Key::TicketNo(ticket.into())),
-            })
-            .await
-            .expect("get")
-            .into_inner()
+                subject: String::new(),
+                body: body.into(),
+                kind: kind.into(),
+                category: "billing".into(),
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     /// Every event on COMPLAINTS about `complaint_id`, once there are at least `n`.
@@ -224,7 +210,7 @@ async fn a_complaint_walks_the_whole_lifecycle() {
     let it = Intake::start("lifecycle_walk", &[("OMBUDS_DUPLICATE_WINDOW", "0s")]).await;
     let mut cl = it.client.clone();
     let sub = it
-        .submit(
+        .submit_call(
             "complaint",
             &format!("I was charged twice; call me on {PHONE}"),
         )
@@ -533,7 +519,10 @@ async fn a_complaint_walks_the_whole_lifecycle() {
 async fn illegal_transitions_and_bad_input_are_refused() {
     let it = Intake::start("lifecycle_refusals", &[("OMBUDS_DUPLICATE_WINDOW", "0s")]).await;
     let mut cl = it.client.clone();
-    let t = it.submit("complaint", "The app crashes").await.ticket_no;
+    let t = it
+        .submit_call("complaint", "The app crashes")
+        .await
+        .ticket_no;
 
     let (code, msg) = code_and_message(
         cl.close(req!(CloseRequest, on(&t, 0), reason: String::new()))
@@ -654,7 +643,7 @@ async fn two_agents_acting_on_the_same_version_one_wins() {
     let it = Intake::start("lifecycle_race", &[("OMBUDS_DUPLICATE_WINDOW", "0s")]).await;
     for round in 0..3 {
         let sub = it
-            .submit("complaint", &format!("Slow network, round {round}"))
+            .submit_call("complaint", &format!("Slow network, round {round}"))
             .await;
         let t = sub.ticket_no;
         it.client
@@ -693,7 +682,10 @@ async fn two_agents_acting_on_the_same_version_one_wins() {
     }
 
     // Without an expected version, concurrent notes both land, on distinct versions.
-    let t = it.submit("complaint", "Two notes at once").await.ticket_no;
+    let t = it
+        .submit_call("complaint", "Two notes at once")
+        .await
+        .ticket_no;
     let (mut a, mut b) = (it.client.clone(), it.client.clone());
     let (ra, rb) = tokio::join!(
         a.add_note(req!(AddNoteRequest, on(&t, 0), text: "first".into())),
@@ -718,7 +710,9 @@ async fn an_inquiry_is_resolved_on_first_contact() {
     )
     .await;
     let mut cl = it.client.clone();
-    let sub = it.submit("inquiry", "What are your opening hours?").await;
+    let sub = it
+        .submit_call("inquiry", "What are your opening hours?")
+        .await;
     let c = cl
         .resolve(req!(ResolveRequest, on(&sub.ticket_no, 1),
             result: "Open 9:00 to 18:00 on working days".into(),
@@ -758,7 +752,10 @@ async fn an_inquiry_is_resolved_on_first_contact() {
     assert_eq!(resolved.result, "Open 9:00 to 18:00 on working days");
 
     // Once work has started, it is no longer a first-contact resolution.
-    let t = it.submit("inquiry", "Do you ship abroad?").await.ticket_no;
+    let t = it
+        .submit_call("inquiry", "Do you ship abroad?")
+        .await
+        .ticket_no;
     cl.acknowledge(req!(AcknowledgeRequest, on(&t, 1)))
         .await
         .expect("acknowledge");
@@ -845,9 +842,9 @@ impl Intake {
 #[tokio::test]
 async fn the_department_follows_a_transfer_and_older_events_never_win() {
     let it = Intake::start("lifecycle_transfer", &[("OMBUDS_DUPLICATE_WINDOW", "0s")]).await;
-    let a = it.submit("complaint", "no signal at home").await;
-    let b = it.submit("complaint", "the shop was closed").await;
-    let d = it.submit("complaint", "the app crashes").await;
+    let a = it.submit_call("complaint", "no signal at home").await;
+    let b = it.submit_call("complaint", "the shop was closed").await;
+    let d = it.submit_call("complaint", "the app crashes").await;
 
     events::publish(&it.js, &assigned(&a, "billing", 0))
         .await

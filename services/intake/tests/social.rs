@@ -5,9 +5,9 @@
 
 mod support;
 
-use ombuds_proto::v1::{self, get_complaint_request::Key};
+use ombuds_proto::v1;
 use prost::Message;
-use support::{Client, Intake, WAIT};
+use support::{Client, Intake};
 
 fn contact(external_id: &str, customer: v1::CustomerDetails) -> v1::ContactSubmitted {
     v1::ContactSubmitted {
@@ -27,19 +27,6 @@ fn wechat(handle: &str) -> v1::CustomerDetails {
     }
 }
 
-async fn submit(client: &Client, channel: &str, c: v1::ContactSubmitted) -> String {
-    client
-        .clone()
-        .submit(v1::SubmitRequest {
-            channel: channel.into(),
-            contact: Some(c),
-        })
-        .await
-        .expect("submit")
-        .into_inner()
-        .complaint_id
-}
-
 async fn customer_of(client: &Client, complaint_id: &str) -> String {
     client
         .clone()
@@ -52,34 +39,10 @@ async fn customer_of(client: &Client, complaint_id: &str) -> String {
         .customer_id
 }
 
-async fn customer_by_external(client: &Client, channel: &str, external_id: &str) -> String {
-    let found = ombuds_testkit::wait_until(&format!("{external_id} recorded"), WAIT, || {
-        let mut client = client.clone();
-        async move {
-            let page = client
-                .list(v1::ListComplaintsRequest {
-                    channel: channel.into(),
-                    page_size: 100,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .into_inner();
-            page.complaints
-                .into_iter()
-                .find(|c| c.external_id == external_id)
-                .ok_or_else(|| "not yet".to_owned())
-        }
-    })
-    .await;
-    let full = client
-        .clone()
-        .get(v1::GetComplaintRequest {
-            key: Some(Key::TicketNo(found.ticket_no)),
-        })
-        .await
-        .expect("get")
-        .into_inner();
+/// The customer of the complaint a contact became (the list shows it masked).
+async fn customer_by_external(intake: &Intake, channel: &str, external_id: &str) -> String {
+    let found = intake.recorded(channel, external_id).await;
+    let full = intake.get(&found.ticket_no).await;
     full.customer.expect("customer").customer_id
 }
 
@@ -98,63 +61,66 @@ async fn social_handles_link_contacts_to_one_customer() {
     let intake = Intake::start_after("intake_social", &[], &waiting).await;
     let client = intake.client.clone();
 
-    let first = submit(&client, "social", contact("wx-1", wechat("oAbC123xyz"))).await;
-    let with_phone = submit(
-        &client,
-        "social",
-        contact(
-            "wx-2",
-            v1::CustomerDetails {
-                phone: "13700001234".into(),
-                address: "杭州市西湖区文三路".into(),
-                ..wechat("oAbC123xyz")
-            },
-        ),
-    )
-    .await;
-    let call = submit(
-        &client,
-        "hotline",
-        contact(
-            "call-1",
-            v1::CustomerDetails {
-                phone: "137 0000 1234".into(),
-                ..Default::default()
-            },
-        ),
-    )
-    .await;
-    let other = submit(
-        &client,
-        "social",
-        contact(
-            "wb-1",
-            v1::CustomerDetails {
-                social: [("weibo".to_owned(), "oAbC123xyz".to_owned())].into(),
-                ..Default::default()
-            },
-        ),
-    )
-    .await;
+    let first = intake
+        .submit("social", contact("wx-1", wechat("oAbC123xyz")))
+        .await
+        .complaint_id;
+    let with_phone = intake
+        .submit(
+            "social",
+            contact(
+                "wx-2",
+                v1::CustomerDetails {
+                    phone: "13700001234".into(),
+                    address: "杭州市西湖区文三路".into(),
+                    ..wechat("oAbC123xyz")
+                },
+            ),
+        )
+        .await;
+    let call = intake
+        .submit(
+            "hotline",
+            contact(
+                "call-1",
+                v1::CustomerDetails {
+                    phone: "137 0000 1234".into(),
+                    ..Default::default()
+                },
+            ),
+        )
+        .await;
+    let other = intake
+        .submit(
+            "social",
+            contact(
+                "wb-1",
+                v1::CustomerDetails {
+                    social: [("weibo".to_owned(), "oAbC123xyz".to_owned())].into(),
+                    ..Default::default()
+                },
+            ),
+        )
+        .await;
 
     let person = customer_of(&client, &first).await;
     assert_eq!(
-        customer_of(&client, &with_phone).await,
+        customer_of(&client, &with_phone.complaint_id).await,
         person,
         "same handle"
     );
     assert_eq!(
-        customer_of(&client, &call).await,
+        customer_of(&client, &call.complaint_id).await,
         person,
         "the phone given with the handle links the call"
     );
     assert_ne!(
-        customer_of(&client, &other).await,
+        customer_of(&client, &other.complaint_id).await,
         person,
         "the same text on another platform is another handle"
     );
-    let a = customer_by_external(&client, "social", "batch-1").await;
-    let b = customer_by_external(&client, "social", "batch-2").await;
+    let a = customer_by_external(&intake, "social", "batch-1").await;
+    let b = customer_by_external(&intake, "social", "batch-2").await;
     assert_eq!(a, b, "one new handle twice in a batch is one customer");
     assert_ne!(a, person);
 
@@ -163,7 +129,7 @@ async fn social_handles_link_contacts_to_one_customer() {
     let details = client
         .clone()
         .get_customer_contact(v1::GetCustomerContactRequest {
-            complaint_id: call.clone(),
+            complaint_id: call.complaint_id.clone(),
         })
         .await
         .expect("contact")

@@ -13,34 +13,11 @@ mod support;
 use support::{decode as decode_event, Intake, WAIT};
 
 use ombuds_platform::events::Event;
-use ombuds_proto::v1::{self, get_complaint_request::Key};
+use ombuds_proto::v1;
 use ombuds_testkit::wait_until;
 use tonic::Code;
 
 impl Intake {
-    async fn submit(&self, channel: &str, c: v1::ContactSubmitted) -> v1::SubmitResponse {
-        self.client
-            .clone()
-            .submit(v1::SubmitRequest {
-                channel: channel.into(),
-                contact: Some(c),
-            })
-            .await
-            .expect("submit")
-            .into_inner()
-    }
-
-    async fn get(&self, ticket: &str) -> v1::Complaint {
-        self.client
-            .clone()
-            .get(v1::GetComplaintRequest {
-                key: Some(Key::TicketNo(ticket.into())),
-            })
-            .await
-            .expect("get")
-            .into_inner()
-    }
-
     /// The `complaint.message_added` events about `complaint_id`, once there are `n`.
     async fn messages_added(&self, complaint_id: &str, n: usize) -> Vec<v1::ComplaintMessageAdded> {
         self.events_of::<v1::ComplaintMessageAdded>(complaint_id, n, |e| e.meta.as_ref())

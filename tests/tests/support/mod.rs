@@ -186,6 +186,35 @@ impl Platform {
         self.mailbox(ticket_no, "acknowledgement")
     }
 
+    /// The complaint that the contact `external_id` on `channel` became, once intake
+    /// has recorded it (it may have arrived over JetStream).
+    pub async fn recorded(&self, channel: &str, external_id: &str) -> v1::Complaint {
+        let client = self.intake().await;
+        wait_until(
+            &format!("{channel} contact {external_id} to be recorded"),
+            Duration::from_secs(30),
+            || {
+                let mut client = client.clone();
+                async move {
+                    let page = client
+                        .list(v1::ListComplaintsRequest {
+                            channel: channel.into(),
+                            page_size: 500,
+                            ..Default::default()
+                        })
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .into_inner();
+                    page.complaints
+                        .into_iter()
+                        .find(|c| c.external_id == external_id)
+                        .ok_or_else(|| "not recorded yet".to_owned())
+                }
+            },
+        )
+        .await
+    }
+
     /// Waits until analytics' counts satisfy `ok`, and returns them.
     pub async fn counts_until(&self, what: &str, ok: fn(&v1::Counts) -> bool) -> v1::Counts {
         let analytics = self.analytics().await;

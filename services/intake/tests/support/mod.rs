@@ -149,6 +149,55 @@ impl Intake {
         }
     }
 
+    /// Submits a contact over gRPC.
+    pub async fn submit(&self, channel: &str, c: v1::ContactSubmitted) -> v1::SubmitResponse {
+        self.client
+            .clone()
+            .submit(v1::SubmitRequest {
+                channel: channel.into(),
+                contact: Some(c),
+            })
+            .await
+            .expect("submit")
+            .into_inner()
+    }
+
+    /// The complaint with this ticket number.
+    pub async fn get(&self, ticket: &str) -> v1::Complaint {
+        self.client
+            .clone()
+            .get(v1::GetComplaintRequest {
+                key: Some(Key::TicketNo(ticket.into())),
+            })
+            .await
+            .expect("get")
+            .into_inner()
+    }
+
+    /// The complaint that the contact `external_id` on `channel` became, once intake
+    /// has recorded it (it may have arrived over JetStream).
+    pub async fn recorded(&self, channel: &str, external_id: &str) -> v1::Complaint {
+        wait_until(&format!("{external_id} to be recorded"), WAIT, || {
+            let mut client = self.client.clone();
+            async move {
+                let page = client
+                    .list(v1::ListComplaintsRequest {
+                        channel: channel.into(),
+                        page_size: 500,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_inner();
+                page.complaints
+                    .into_iter()
+                    .find(|c| c.external_id == external_id)
+                    .ok_or_else(|| "not recorded yet".to_owned())
+            }
+        })
+        .await
+    }
+
     pub async fn stop(self) {
         self.token.cancel();
         self.task
